@@ -1,6 +1,6 @@
 """Risk parameters: every number the risk manager enforces, with the ``default`` preset's values.
 
-``config.py`` builds one of these from the chosen preset plus environment overrides; the risk
+``polyexec.config`` builds one of these from the chosen preset plus environment overrides; the risk
 manager only reads it. Dollar amounts are ``Decimal`` dollars; durations are seconds.
 """
 
