@@ -59,7 +59,10 @@ def test_help_lists_every_command(capsys: Capture) -> None:
         (["test", "connection"], ["--sim"]),
         (["test", "limit"], ["--sim", "--price", "--size", "--asset", "--outcome"]),
         (["test", "market"], ["--sim", "--size", "--max-price"]),
-        (["sim"], ["--host", "--port", "--seed", "--window-seconds", "--assets", "--start-balance"]),
+        (
+            ["sim"],
+            ["--host", "--port", "--seed", "--window-seconds", "--assets", "--start-balance", "--speed"],
+        ),
         (["status"], ["--addr", "--json"]),
         (["config"], ["--json", "--env-file"]),
     ],
@@ -84,6 +87,7 @@ def test_usage_errors_exit_2(capsys: Capture) -> None:
     assert run(capsys, "test")[0] == EXIT_USAGE
     assert run(capsys, "sim", "--assets", "btc,ada")[0] == EXIT_USAGE
     assert run(capsys, "sim", "--port", "70000")[0] == EXIT_USAGE
+    assert run(capsys, "sim", "--speed", "0")[0] == EXIT_USAGE
     assert run(capsys, "test", "limit", "--price", "1.5")[0] == EXIT_USAGE
     assert run(capsys, "status", "--addr", "nowhere")[0] == EXIT_USAGE
 
@@ -169,7 +173,6 @@ def test_bad_config_stops_every_config_reading_command(
         ["test", "connection"],
         ["test", "limit", "--sim"],
         ["test", "market", "--sim", "--max-price", "0.6"],
-        ["sim", "--port", "0", "--seed", "7"],
         ["status", "--addr", "127.0.0.1:8787"],
     ],
 )
@@ -247,3 +250,39 @@ def test_a_bad_value_in_a_subprocess_exits_2_without_a_traceback(tmp_path: Path)
     assert result.returncode == EXIT_USAGE
     assert "POLYMARKET_SIGNATURE_TYPE" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_polyexec_sim_serves_on_loopback_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    import signal
+    import time
+    import urllib.request
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "polyexec", "sim", "--port", "0", "--seed", "7", "--assets", "btc"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        env=polyexec_free_environment(),
+    )
+    try:
+        assert process.stdout is not None
+        exports: dict[str, str] = {}
+        deadline = time.monotonic() + 60
+        while "RTDS_WS_URL" not in exports and time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            if line.strip().startswith("export "):
+                name, _, value = line.strip().removeprefix("export ").partition("=")
+                exports[name] = value
+        assert set(exports) >= {"CLOB_HOST", "CLOB_WS_URL", "GAMMA_HOST", "BINANCE_WS_URL", "RTDS_WS_URL"}
+        assert exports["CLOB_HOST"].startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(exports["CLOB_HOST"] + "/time", timeout=10) as response:
+            assert abs(int(response.read()) - time.time()) < 60
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == EXIT_OK
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)  # drains and closes the pipes

@@ -137,7 +137,22 @@ def run_test_market(args: argparse.Namespace) -> int:
 
 
 def run_sim(args: argparse.Namespace) -> int:
-    raise CommandUnavailable("sim", "the simulator", "simulator")
+    # Imported here: the simulator pulls in aiohttp and eth_account, which other commands
+    # should not pay for at start-up.
+    from polyexec.sim.app import SimConfig, run_foreground
+
+    config = SimConfig(
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        window_seconds=args.window_seconds,
+        assets=args.assets,
+        start_balance=args.start_balance,
+        clock_speed=args.speed,
+        # Clients stamp auth headers with wall time: a sped-up clock would make them all stale.
+        auth_window_s=60.0 if args.speed == 1.0 else None,
+    )
+    return run_foreground(config)
 
 
 def run_status(args: argparse.Namespace) -> int:
@@ -223,6 +238,16 @@ def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) == 0:
         raise argparse.ArgumentTypeError(f"must be a whole number above 0 (got {text!r})")
     return int(text)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number (got {text!r})")
+    return value
 
 
 def _assets(text: str) -> tuple[str, ...]:
@@ -398,6 +423,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=Decimal(1000),
         metavar="USD",
         help="pUSD per account (default: 1000)",
+    )
+    sim.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=1.0,
+        metavar="X",
+        help="simulated seconds per real second, e.g. 30 to roll windows fast (default: 1)",
     )
 
     status = _command(commands, "status", "show the running daemon's state", _STATUS_HELP, "status")
