@@ -1,0 +1,598 @@
+"""L2 order book of one Polymarket outcome token, maintained from the market channel.
+
+An :class:`OrderBook` is seeded by a ``book`` snapshot (:class:`~polyexec.core.events.BookSnapshot`)
+and kept current by ``price_change`` level updates, whose ``size`` is the new aggregate size at a
+price (zero removes the level). A ``tick_size_change`` starts a new book epoch: the book is
+cleared and level updates are dropped until the next snapshot reseeds it.
+
+A book that may not match the venue's is *untrusted*, with a machine-readable
+:class:`UntrustedReason`. Only a snapshot restores trust. Queries keep answering while
+untrusted: whether to act on such a book is the caller's call (strategies should not quote).
+
+Levels live in one ``dict`` per side and each side's best price is tracked incrementally: a
+rescan happens only when the best level itself is removed; sorted views are computed on demand
+(``scripts/bench_order_book.py`` measures it). All Decimal, all pure: no clock, no I/O.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from enum import StrEnum
+from operator import itemgetter
+
+from polyexec.core.events import BookSnapshot, PriceChange, PriceLevelChange, TickSizeChange
+from polyexec.core.models import ONE, ZERO, BookLevel, Market, Side, TimestampMs
+
+__all__ = ["BookCounters", "FillEstimate", "MarketBooks", "OrderBook", "UntrustedReason"]
+
+_HUNDRED = Decimal(100)
+_PRICE_KEY = itemgetter(0)
+
+
+class UntrustedReason(StrEnum):
+    """Why a book is not trusted. Every value but the explicit marks is set by the book itself."""
+
+    NO_SNAPSHOT = "no_snapshot"
+    """No snapshot has been applied since the book was created."""
+    TICK_SIZE_CHANGE = "tick_size_change"
+    """A tick-size change cleared the book; it waits for the next snapshot."""
+    RECONNECT = "reconnect"
+    """Explicit mark: the market socket reconnected, so updates may have been missed."""
+    STALE = "stale"
+    """Explicit mark: the feed went silent for too long (the venue's silent-freeze failure)."""
+    MANUAL = "manual"
+    """Explicit mark for any other cause (see :attr:`OrderBook.untrusted_detail`)."""
+    CROSSED = "crossed"
+    """Best bid ≥ best ask: the venue's matching engine never leaves that, so we missed something."""
+    DIVERGED = "diverged"
+    """Our best bid/ask disagrees with the ``best_bid``/``best_ask`` the venue sent."""
+    INVALID_DATA = "invalid_data"
+    """A level or tick size was malformed (price outside (0, 1), negative size, NaN, …) and skipped."""
+
+
+@dataclass(slots=True)
+class BookCounters:
+    """Lifetime counters of one book, for metrics and the health monitor.
+
+    :attr:`OrderBook.counters` hands out a copy: changing it does not touch the book.
+    """
+
+    snapshots_applied: int = 0
+    updates_applied: int = 0
+    """Level updates applied (one per :class:`~polyexec.core.events.PriceLevelChange`)."""
+    updates_dropped: int = 0
+    """Level updates dropped because the book was waiting for a snapshot."""
+    invalid_levels: int = 0
+    """Malformed levels, level updates and tick sizes that were skipped."""
+    divergences: int = 0
+    """Updates after which our top of book disagreed with the venue's."""
+    crossings: int = 0
+    """Snapshots or updates after which the book was crossed."""
+    stale_snapshots: int = 0
+    """Snapshots older than the current epoch (last snapshot or tick-size change), ignored."""
+    foreign_events: int = 0
+    """Events for another asset handed to this book directly, ignored."""
+
+
+@dataclass(frozen=True, slots=True)
+class FillEstimate:
+    """What a taker order would get by walking the book now (no fees, no queue, no latency).
+
+    ``side`` is the taker's side: a BUY walks the asks upwards, a SELL walks the bids downwards.
+    Exactly one of ``requested_size`` (shares) and ``requested_notional`` (dollars) is set.
+    ``notional`` is the dollars exchanged (Σ price × size), ``vwap`` their average price,
+    ``worst_price`` the last level reached and ``touch_price`` the best opposite price before
+    the walk. The price fields are ``None`` when nothing could be filled.
+    """
+
+    side: Side
+    requested_size: Decimal | None
+    requested_notional: Decimal | None
+    filled_size: Decimal
+    notional: Decimal
+    vwap: Decimal | None
+    worst_price: Decimal | None
+    touch_price: Decimal | None
+    levels_used: int
+    complete: bool
+    """True when the whole request fits in the visible book."""
+
+    @property
+    def insufficient_depth(self) -> bool:
+        """The book does not hold enough to fill the whole request."""
+        return not self.complete
+
+    @property
+    def slippage(self) -> Decimal | None:
+        """How much worse the VWAP is than the touch, in price units (≥ 0)."""
+        if self.vwap is None or self.touch_price is None:
+            return None
+        if self.side is Side.BUY:
+            return self.vwap - self.touch_price
+        return self.touch_price - self.vwap
+
+    @property
+    def slippage_pct(self) -> Decimal | None:
+        """:attr:`slippage` as a percentage of the touch price."""
+        slippage = self.slippage
+        if slippage is None or self.touch_price is None:
+            return None
+        return slippage * _HUNDRED / self.touch_price
+
+
+def _is_valid_level(price: Decimal, size: Decimal) -> bool:
+    # is_finite first: comparing a NaN Decimal with ``<`` raises InvalidOperation.
+    return price.is_finite() and size.is_finite() and ZERO < price < ONE and size >= ZERO
+
+
+def _is_valid_tick(tick: Decimal) -> bool:
+    return tick.is_finite() and ZERO < tick < ONE
+
+
+class OrderBook:
+    """The L2 book of one outcome token (``asset_id``), best price tracked incrementally.
+
+    Feed it every market-channel event for its token, in socket order:
+    :meth:`apply_snapshot`, :meth:`apply_price_change` (or :meth:`apply_change` per level) and
+    :meth:`apply_tick_size_change`. Malformed input is counted and skipped, never raised.
+    """
+
+    __slots__ = (
+        "_asks",
+        "_awaiting_snapshot",
+        "_best_ask",
+        "_best_bid",
+        "_bids",
+        "_counters",
+        "_epoch_ms",
+        "_last_update_ms",
+        "_tick_size",
+        "_trusted",
+        "_untrusted_detail",
+        "_untrusted_reason",
+        "asset_id",
+    )
+
+    def __init__(self, asset_id: str, tick_size: Decimal | None = None) -> None:
+        self.asset_id = asset_id
+        self._bids: dict[Decimal, Decimal] = {}
+        self._asks: dict[Decimal, Decimal] = {}
+        self._best_bid: Decimal | None = None
+        self._best_ask: Decimal | None = None
+        self._tick_size = tick_size if tick_size is not None and _is_valid_tick(tick_size) else None
+        self._trusted = False
+        self._untrusted_reason: UntrustedReason | None = UntrustedReason.NO_SNAPSHOT
+        self._untrusted_detail = ""
+        self._awaiting_snapshot = True
+        self._last_update_ms: TimestampMs | None = None
+        self._epoch_ms: TimestampMs | None = None
+        self._counters = BookCounters()
+
+    # --- applying events ----------------------------------------------------------------------
+
+    def apply_snapshot(self, snapshot: BookSnapshot) -> bool:
+        """Replace the whole book with ``snapshot`` and restore trust; True if applied.
+
+        The wire order of levels is not trusted: the best levels are computed from content.
+        Zero-size levels are dropped. Malformed levels are skipped and leave the book untrusted
+        (:attr:`UntrustedReason.INVALID_DATA`), as does a crossed snapshot. A snapshot older than
+        the last snapshot or tick-size change belongs to a previous epoch and is ignored.
+        """
+        if snapshot.asset_id != self.asset_id:
+            self._counters.foreign_events += 1
+            return False
+        if self._epoch_ms is not None and snapshot.timestamp_ms < self._epoch_ms:
+            self._counters.stale_snapshots += 1
+            return False
+        bids, bad_bids = self._collect_levels(snapshot.bids)
+        asks, bad_asks = self._collect_levels(snapshot.asks)
+        self._bids = bids
+        self._asks = asks
+        self._best_bid = max(bids) if bids else None
+        self._best_ask = min(asks) if asks else None
+        invalid = bad_bids + bad_asks
+        if snapshot.tick_size is not None:
+            if _is_valid_tick(snapshot.tick_size):
+                self._tick_size = snapshot.tick_size
+            else:
+                invalid += 1
+        self._counters.invalid_levels += invalid
+        self._counters.snapshots_applied += 1
+        self._awaiting_snapshot = False
+        self._epoch_ms = snapshot.timestamp_ms
+        self._touch(snapshot.timestamp_ms)
+        self._trusted = True
+        self._untrusted_reason = None
+        self._untrusted_detail = ""
+        if invalid:
+            self._distrust(UntrustedReason.INVALID_DATA, f"{invalid} malformed entries in snapshot")
+        if self._is_crossed():
+            self._counters.crossings += 1
+            self._distrust(UntrustedReason.CROSSED, f"snapshot {self._best_bid} >= {self._best_ask}")
+        return True
+
+    def apply_change(self, change: PriceLevelChange, timestamp_ms: TimestampMs) -> bool:
+        """Apply one level update and check the result against the venue's top of book.
+
+        Returns True if applied. Dropped (and counted) while the book awaits a snapshot; a
+        malformed update is skipped and clears trust.
+        """
+        if change.asset_id != self.asset_id:
+            self._counters.foreign_events += 1
+            return False
+        if self._awaiting_snapshot:
+            self._counters.updates_dropped += 1
+            return False
+        if not self._apply_level(change.side, change.price, change.size):
+            return False
+        if self._last_update_ms is None or timestamp_ms > self._last_update_ms:
+            self._last_update_ms = timestamp_ms
+        self._check_top(change.best_bid, change.best_ask)
+        return True
+
+    def apply_price_change(self, event: PriceChange) -> int:
+        """Apply the changes of ``event`` that concern this token; return how many were applied.
+
+        Changes for other tokens (one message can cover both outcomes of a market) are ignored
+        without counting. The crossed-book and venue-divergence checks run once, after the
+        whole batch: levels inside one message may pass through a transient crossed state, and
+        the ``best_bid``/``best_ask`` of the last change describe the venue's book after it.
+        """
+        asset_id = self.asset_id
+        last: PriceLevelChange | None = None
+        applied = 0
+        for change in event.changes:
+            if change.asset_id != asset_id:
+                continue
+            if self._awaiting_snapshot:
+                self._counters.updates_dropped += 1
+                continue
+            if self._apply_level(change.side, change.price, change.size):
+                applied += 1
+                last = change
+        if last is not None:
+            self._touch(event.timestamp_ms)
+            self._check_top(last.best_bid, last.best_ask)
+        return applied
+
+    def apply_tick_size_change(self, event: TickSizeChange) -> bool:
+        """Start a new book epoch: clear the book, adopt the new tick, await a snapshot.
+
+        Level updates that arrive before the next snapshot are dropped and counted. A malformed
+        new tick size leaves :attr:`tick_size` unknown (``None``): the old one is certainly stale.
+        """
+        if event.asset_id != self.asset_id:
+            self._counters.foreign_events += 1
+            return False
+        if _is_valid_tick(event.new_tick_size):
+            self._tick_size = event.new_tick_size
+        else:
+            self._counters.invalid_levels += 1
+            self._tick_size = None
+        self._bids, self._asks = {}, {}
+        self._best_bid = self._best_ask = None
+        self._awaiting_snapshot = True
+        if self._epoch_ms is None or event.timestamp_ms > self._epoch_ms:
+            self._epoch_ms = event.timestamp_ms
+        self._touch(event.timestamp_ms)
+        self._set_untrusted(UntrustedReason.TICK_SIZE_CHANGE, f"new tick {event.new_tick_size}")
+        return True
+
+    def mark_untrusted(self, reason: UntrustedReason, detail: str = "") -> None:
+        """Clear trust from outside (reconnect, staleness watchdog, operator).
+
+        The levels are kept and updates keep applying, so the book stays a best effort; only
+        the next snapshot restores trust. The reason replaces any earlier one.
+        """
+        self._set_untrusted(reason, detail)
+
+    # --- queries ------------------------------------------------------------------------------
+
+    @property
+    def trusted(self) -> bool:
+        """True when the book is believed to match the venue's (see the module docs)."""
+        return self._trusted
+
+    @property
+    def untrusted_reason(self) -> UntrustedReason | None:
+        """Why the book is untrusted (``None`` while trusted)."""
+        return self._untrusted_reason
+
+    @property
+    def untrusted_detail(self) -> str:
+        """Free-text detail for :attr:`untrusted_reason`, for logs and alerts."""
+        return self._untrusted_detail
+
+    @property
+    def awaiting_snapshot(self) -> bool:
+        """True before the first snapshot and after a tick-size change: updates are dropped."""
+        return self._awaiting_snapshot
+
+    @property
+    def tick_size(self) -> Decimal | None:
+        """The current tick size, if known (REST snapshots and tick-size changes carry it)."""
+        return self._tick_size
+
+    @property
+    def last_update_ms(self) -> TimestampMs | None:
+        """Venue timestamp of the newest event applied (never goes backwards)."""
+        return self._last_update_ms
+
+    @property
+    def counters(self) -> BookCounters:
+        """A copy of the lifetime counters."""
+        return replace(self._counters)
+
+    def best_bid(self) -> BookLevel | None:
+        """The highest bid, or ``None`` if there are no bids."""
+        price = self._best_bid
+        return None if price is None else BookLevel(price, self._bids[price])
+
+    def best_ask(self) -> BookLevel | None:
+        """The lowest ask, or ``None`` if there are no asks."""
+        price = self._best_ask
+        return None if price is None else BookLevel(price, self._asks[price])
+
+    def mid(self) -> Decimal | None:
+        """``(best bid + best ask) / 2``, or ``None`` unless both sides have a level."""
+        if self._best_bid is None or self._best_ask is None:
+            return None
+        return (self._best_bid + self._best_ask) / 2
+
+    def spread(self) -> Decimal | None:
+        """``best ask − best bid``, or ``None`` unless both sides have a level."""
+        if self._best_bid is None or self._best_ask is None:
+            return None
+        return self._best_ask - self._best_bid
+
+    def microprice(self) -> Decimal | None:
+        """Size-weighted mid: ``(bid × ask_size + ask × bid_size) / (bid_size + ask_size)``.
+
+        It leans towards the side with less size at the touch, the side more likely to move.
+        """
+        bid, ask = self._best_bid, self._best_ask
+        if bid is None or ask is None:
+            return None
+        bid_size, ask_size = self._bids[bid], self._asks[ask]
+        return (bid * ask_size + ask * bid_size) / (bid_size + ask_size)
+
+    def bids(self, depth: int | None = None) -> list[BookLevel]:
+        """Bid levels, best (highest) first; at most ``depth`` of them if given."""
+        return [BookLevel(p, s) for p, s in self._sorted(Side.BUY, depth)]
+
+    def asks(self, depth: int | None = None) -> list[BookLevel]:
+        """Ask levels, best (lowest) first; at most ``depth`` of them if given."""
+        return [BookLevel(p, s) for p, s in self._sorted(Side.SELL, depth)]
+
+    def depth_usd(self, side: Side, max_levels: int | None = None, within: Decimal | None = None) -> Decimal:
+        """Dollars resting (Σ price × size) on the bids (``BUY``) or asks (``SELL``).
+
+        ``max_levels`` counts from the best level; ``within`` keeps only levels whose price is
+        at most that far from the best price of the same side (inclusive).
+        """
+        if within is not None and not (within.is_finite() and within >= ZERO):
+            raise ValueError(f"within must be a non-negative price distance, got {within}")
+        best = self._best_bid if side is Side.BUY else self._best_ask
+        total = ZERO
+        for price, size in self._sorted(side, max_levels):
+            if within is not None and best is not None and abs(price - best) > within:
+                break
+            total += price * size
+        return total
+
+    def estimate_fill(self, side: Side, size: Decimal) -> FillEstimate:
+        """Walk the opposite side for a taker ``side`` order of ``size`` shares.
+
+        A BUY consumes asks from the lowest; a SELL consumes bids from the highest. The result
+        says whether the book was deep enough (:attr:`FillEstimate.complete`).
+        """
+        if not (size.is_finite() and size >= ZERO):
+            raise ValueError(f"size must be a non-negative number of shares, got {size}")
+        return self._walk(side, size, None)
+
+    def estimate_fill_for_notional(self, side: Side, dollars: Decimal) -> FillEstimate:
+        """Walk the opposite side until ``dollars`` have changed hands.
+
+        This is how a market BUY is sized on Polymarket (a dollar amount); for a SELL it answers
+        "how many shares must I sell to raise ``dollars``". The shares taken from the last
+        level are ``remaining dollars / price`` at the context precision.
+        """
+        if not (dollars.is_finite() and dollars >= ZERO):
+            raise ValueError(f"dollars must be a non-negative amount, got {dollars}")
+        return self._walk(side, None, dollars)
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _apply_level(self, side: Side, price: Decimal, size: Decimal) -> bool:
+        """Set one level's aggregate size, keeping the best price current. False if malformed."""
+        # Checks inlined (not _is_valid_level): this is the per-update hot path.
+        if not (price.is_finite() and size.is_finite() and ZERO < price < ONE and size >= ZERO):
+            self._counters.invalid_levels += 1
+            self._distrust(UntrustedReason.INVALID_DATA, f"{side} level {price} x {size}")
+            return False
+        self._counters.updates_applied += 1
+        if side is Side.BUY:
+            bids = self._bids
+            if size:
+                bids[price] = size
+                if self._best_bid is None or price > self._best_bid:
+                    self._best_bid = price
+            # Only removing the best level forces a rescan; every other removal is O(1).
+            elif bids.pop(price, None) is not None and price == self._best_bid:
+                self._best_bid = max(bids) if bids else None
+        else:
+            asks = self._asks
+            if size:
+                asks[price] = size
+                if self._best_ask is None or price < self._best_ask:
+                    self._best_ask = price
+            elif asks.pop(price, None) is not None and price == self._best_ask:
+                self._best_ask = min(asks) if asks else None
+        return True
+
+    def _check_top(self, venue_bid: Decimal | None, venue_ask: Decimal | None) -> None:
+        """After an update: flag a crossed book, or a top of book unlike the venue's."""
+        bid, ask = self._best_bid, self._best_ask
+        if bid is not None and ask is not None and bid >= ask:
+            self._counters.crossings += 1
+            self._distrust(UntrustedReason.CROSSED, f"{bid} >= {ask}")
+        # The venue writes an empty side as best_bid "0" / best_ask "1": a stated price outside
+        # (0, 1) means "no level", our None. An absent or empty value (None) says nothing.
+        elif (
+            venue_bid is not None
+            and venue_bid.is_finite()
+            and bid != (venue_bid if ZERO < venue_bid < ONE else None)
+        ):
+            self._diverged("bid", bid, venue_bid)
+        elif (
+            venue_ask is not None
+            and venue_ask.is_finite()
+            and ask != (venue_ask if ZERO < venue_ask < ONE else None)
+        ):
+            self._diverged("ask", ask, venue_ask)
+
+    def _diverged(self, which: str, ours: Decimal | None, venue: Decimal | None) -> None:
+        self._counters.divergences += 1
+        self._distrust(UntrustedReason.DIVERGED, f"best {which} {ours} but venue says {venue}")
+
+    def _distrust(self, reason: UntrustedReason, detail: str) -> None:
+        """Clear trust from a check on the data. An already untrusted book keeps its first
+        reason: later symptoms of the same gap would only hide the cause."""
+        if self._trusted:
+            self._set_untrusted(reason, detail)
+
+    def _set_untrusted(self, reason: UntrustedReason, detail: str) -> None:
+        self._trusted = False
+        self._untrusted_reason = reason
+        self._untrusted_detail = detail
+
+    def _is_crossed(self) -> bool:
+        bid, ask = self._best_bid, self._best_ask
+        return bid is not None and ask is not None and bid >= ask
+
+    def _touch(self, timestamp_ms: TimestampMs) -> None:
+        if self._last_update_ms is None or timestamp_ms > self._last_update_ms:
+            self._last_update_ms = timestamp_ms
+
+    def _collect_levels(self, levels: Iterable[BookLevel]) -> tuple[dict[Decimal, Decimal], int]:
+        """Snapshot levels as a dict, without zero sizes; also counts malformed or repeated ones
+        (a repeated price keeps its last size, as a stream of updates would)."""
+        book: dict[Decimal, Decimal] = {}
+        seen: set[Decimal] = set()
+        invalid = 0
+        for level in levels:
+            price, size = level.price, level.size
+            if not _is_valid_level(price, size):
+                invalid += 1
+                continue
+            if price in seen:
+                invalid += 1
+                book.pop(price, None)
+            seen.add(price)
+            if size:
+                book[price] = size
+        return book, invalid
+
+    def _sorted(self, side: Side, depth: int | None) -> Iterator[tuple[Decimal, Decimal]]:
+        """Levels of one side (BUY = bids) as ``(price, size)``, best first."""
+        if depth is not None and depth < 0:
+            raise ValueError(f"a level count must be >= 0, got {depth}")
+        levels = self._bids if side is Side.BUY else self._asks
+        if depth is not None and depth < len(levels):
+            pick = heapq.nlargest if side is Side.BUY else heapq.nsmallest
+            return iter(pick(depth, levels.items(), key=_PRICE_KEY))
+        return iter(sorted(levels.items(), key=_PRICE_KEY, reverse=side is Side.BUY))
+
+    def _walk(self, side: Side, shares: Decimal | None, dollars: Decimal | None) -> FillEstimate:
+        """Consume the side opposite a taker ``side`` until ``shares`` (or ``dollars``) are done."""
+        remaining = shares if dollars is None else dollars
+        assert remaining is not None  # the public callers pass exactly one of the two
+        filled = notional = ZERO
+        worst: Decimal | None = None
+        used = 0
+        for price, available in self._sorted(side.opposite, None):
+            if remaining <= ZERO:
+                break
+            if dollars is None:
+                take = available if available < remaining else remaining
+                spent = price * take
+                remaining -= take
+            else:
+                spent = price * available
+                take = available
+                if spent > remaining:
+                    take, spent = remaining / price, remaining
+                remaining -= spent
+            filled += take
+            notional += spent
+            worst = price
+            used += 1
+        return FillEstimate(
+            side=side,
+            requested_size=shares,
+            requested_notional=dollars,
+            filled_size=filled,
+            notional=notional,
+            vwap=notional / filled if filled else None,
+            worst_price=worst,
+            touch_price=self._best_ask if side is Side.BUY else self._best_bid,
+            levels_used=used,
+            complete=remaining <= ZERO,
+        )
+
+
+class MarketBooks:
+    """The Up and Down books of one market, keyed by token id, with event routing."""
+
+    __slots__ = ("_books", "condition_id", "down", "up")
+
+    def __init__(
+        self,
+        condition_id: str,
+        up_token_id: str,
+        down_token_id: str,
+        tick_size: Decimal | None = None,
+    ) -> None:
+        if up_token_id == down_token_id:
+            raise ValueError(f"up and down token ids are the same: {up_token_id}")
+        self.condition_id = condition_id
+        self.up = OrderBook(up_token_id, tick_size)
+        self.down = OrderBook(down_token_id, tick_size)
+        self._books = {up_token_id: self.up, down_token_id: self.down}
+
+    @classmethod
+    def for_market(cls, market: Market) -> MarketBooks:
+        """Books for ``market``'s two tokens, starting from its listed tick size."""
+        return cls(market.condition_id, market.up_token_id, market.down_token_id, market.tick_size)
+
+    def get(self, token_id: str) -> OrderBook | None:
+        """The book of ``token_id``, or ``None`` if the token is not this market's."""
+        return self._books.get(token_id)
+
+    @property
+    def trusted(self) -> bool:
+        """True when both books are trusted."""
+        return self.up.trusted and self.down.trusted
+
+    def apply(self, event: BookSnapshot | PriceChange | TickSizeChange) -> bool:
+        """Route a market-channel event to the book(s) it concerns; True if any book took it.
+
+        Events for tokens of other markets are ignored (False), not counted as foreign.
+        """
+        if isinstance(event, PriceChange):
+            applied = self.up.apply_price_change(event) + self.down.apply_price_change(event)
+            return applied > 0
+        book = self._books.get(event.asset_id)
+        if book is None:
+            return False
+        if isinstance(event, BookSnapshot):
+            return book.apply_snapshot(event)
+        return book.apply_tick_size_change(event)
+
+    def mark_untrusted(self, reason: UntrustedReason, detail: str = "") -> None:
+        """Clear trust on both books (a reconnect affects the whole subscription)."""
+        for book in (self.up, self.down):
+            book.mark_untrusted(reason, detail)
