@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -10,7 +11,10 @@ from aiohttp.test_utils import make_mocked_request
 
 from polyexec.sim.admin import loopback_only
 from polyexec.sim.app import RunningSimulator
+from polyexec.sim.contracts import SimMarket
 from tests.sim.conftest import Trader
+
+D = Decimal
 
 
 async def call(http: aiohttp.ClientSession, method: str, url: str, body: Any = None) -> tuple[int, Any]:
@@ -89,3 +93,44 @@ async def test_fund_wallets_clock_and_status(sim: RunningSimulator, http: aiohtt
     status, summary = await call(http, "GET", admin + "/status")
     assert (summary["markets"], summary["faults"]) == (0, [])
     assert (await call(http, "POST", admin + "/binance/shutdown"))[0] == 404  # no driver here
+
+
+async def test_allowances_cap_buys_are_spent_and_revoked_shares_refuse_sells(
+    sim: RunningSimulator, market: SimMarket, http: aiohttp.ClientSession
+) -> None:
+    admin, base, up = sim.admin_url, sim.base_url, market.up_token_id
+    alice = Trader("alice")
+    await alice.register(http, base)
+    allowance_url = f"{admin}/accounts/{alice.address}/allowance"
+    status, view = await call(http, "POST", allowance_url, {"pusd": "10"})
+    assert (status, view["allowance"], view["available"]) == (
+        200,
+        {"pUSD": "10", "shares": True},
+        {"pUSD": "10"},
+    )
+    status, refused = await alice.request(http, "POST", base, "/order", alice.order(up, 0.50, 21))
+    assert (status, refused["code"]) == (400, "INVALID_ORDER_NOT_ENOUGH_BALANCE")
+    assert refused["error"] == "not enough balance / allowance: balance: 10, order amount: 10.5"
+    sim.simulator.exchange.place_background_order("mm", up, "SELL", D("0.50"), D(10))
+    status, taken = await alice.request(http, "POST", base, "/order", alice.order(up, 0.50, 10))
+    assert (status, taken["status"]) == (200, "matched")
+    status, collateral = await alice.request(http, "GET", base, "/balance-allowance", asset_type="COLLATERAL")
+    assert set(collateral["allowances"].values()) == {"4825000"}  # 10 − 5 − the 0.175 taker fee
+    assert (await call(http, "POST", admin + "/trades/settle"))[0] == 200
+
+    status, view = await call(http, "POST", allowance_url, {"shares": False})
+    assert view["allowance"] == {"pUSD": "4.825", "shares": False}
+    status, shares = await alice.request(
+        http, "GET", base, "/balance-allowance", asset_type="CONDITIONAL", token_id=up
+    )
+    assert (shares["balance"], set(shares["allowances"].values())) == ("10000000", {"0"})
+    status, refused = await alice.request(
+        http, "POST", base, "/order", alice.order(up, 0.60, 10, side="SELL")
+    )
+    assert (status, refused["code"]) == (400, "INVALID_ORDER_NOT_ENOUGH_BALANCE")
+    status, view = await call(http, "POST", allowance_url, {"pusd": None, "shares": True})
+    assert view["allowance"] == {"pUSD": None, "shares": True}
+    status, placed = await alice.request(http, "POST", base, "/order", alice.order(up, 0.60, 10, side="SELL"))
+    assert (status, placed["status"]) == (200, "live")
+    for bad in ({"pusd": "-1"}, {"pusd": "x"}, {"pusd": "Infinity"}, {"pusd": "0.0000001"}, {"shares": "no"}):
+        assert (await call(http, "POST", allowance_url, bad))[0] == 400, bad

@@ -173,6 +173,22 @@ def test_ghost_fill_fails_and_is_reversed(clock: SimClock) -> None:
     assert (pusd(exchange, ALICE), account.positions, account.incoming_shares) == (1000, {}, {})
 
 
+def test_a_configured_fraction_of_trades_fails(clock: SimClock) -> None:
+    exchange = Exchange(clock, ExchangeConfig(failed_fraction=0.3), seed=5)
+    exchange.add_market(MARKET)
+    trades = []
+    for _ in range(200):
+        exchange.place_background_order("m1", UP, "SELL", D("0.50"), D(5))
+        trades += place(exchange, request(ALICE, "BUY", "0.50", "5")).trades
+    exchange.settle_all()
+    failed = sum(t.status == TradeStatus.FAILED for t in trades)
+    assert 40 <= failed <= 80
+    assert {t.status for t in trades} == {TradeStatus.FAILED, TradeStatus.CONFIRMED}
+    account = exchange.account(ALICE)
+    assert account is not None
+    assert account.positions == {UP: (200 - failed) * 5_000_000}  # every failed fill was undone
+
+
 def test_the_taker_fee_must_fit_the_balance(exchange: Exchange) -> None:
     exchange.place_background_order("m1", UP, "SELL", D("0.50"), D(3000))
     with pytest.raises(VenueError, match="order amount: 1035"):  # 1000 notional + 35 fee
@@ -327,6 +343,52 @@ def test_tick_size_switches_near_the_edges(exchange: Exchange) -> None:
     }
     assert exchange.tick_size(UP) == D("0.001")
     place(exchange, request(ALICE, "BUY", "0.975", "10"))
+
+
+def test_tick_size_thresholds_low_side_and_way_back(exchange: Exchange) -> None:
+    sink = Recorder()
+    exchange.add_sink(sink)
+    exchange.place_background_order("m1", UP, "BUY", D("0.95"), D(10))
+    exchange.place_background_order("m1", UP, "SELL", D("0.97"), D(10))  # mid 0.96: not above
+    exchange.cancel_background_orders("m1")
+    exchange.place_background_order("m1", UP, "BUY", D("0.03"), D(10))
+    exchange.place_background_order("m1", UP, "SELL", D("0.05"), D(10))  # mid 0.04: not below
+    assert (sink.of_type("tick_size_change"), exchange.tick_size(UP)) == ([], D("0.01"))
+    exchange.place_background_order("m1", UP, "SELL", D("0.04"), D(10))  # mid 0.035
+    assert [(c["asset_id"], c["new_tick_size"]) for c in sink.of_type("tick_size_change")] == [
+        (UP, "0.001"),
+        (DOWN, "0.001"),
+    ]
+    exchange.cancel_background_orders("m1")  # an empty book shows no price: the tick stays
+    assert (len(sink.of_type("tick_size_change")), exchange.tick_size(DOWN)) == (2, D("0.001"))
+    exchange.place_background_order("m1", UP, "BUY", D("0.50"), D(10))
+    exchange.place_background_order("m1", UP, "SELL", D("0.52"), D(10))
+    back = sink.of_type("tick_size_change")[2:]
+    assert [(c["asset_id"], c["old_tick_size"], c["new_tick_size"]) for c in back] == [
+        (UP, "0.001", "0.01"),
+        (DOWN, "0.001", "0.01"),
+    ]
+    with pytest.raises(VenueError, match=r"Price \(0.505\) breaks minimum tick size rule: 0.01"):
+        place(exchange, request(ALICE, "BUY", "0.505", "10"))
+
+
+class FrozenClock(SimClock):
+    """A clock that moves only when told to (for exact boundaries)."""
+
+    def now(self) -> float:
+        return self._sim_anchor
+
+
+def test_gtd_expiration_must_be_at_least_three_minutes_ahead() -> None:
+    exchange = Exchange(FrozenClock(start=T0), seed=1)
+    exchange.add_market(MARKET)
+    with pytest.raises(VenueError, match="invalid expiration") as refused:
+        place(exchange, request(ALICE, "BUY", "0.40", "10", "GTD", expiration=T0 + 179))
+    assert refused.value.code == "INVALID_ORDER_EXPIRATION"
+    with pytest.raises(VenueError, match="invalid expiration"):
+        place(exchange, request(ALICE, "BUY", "0.40", "10", "GTD", expiration=T0 - 1))
+    order = place(exchange, request(ALICE, "BUY", "0.40", "10", "GTD", expiration=T0 + 180)).order
+    assert (order.is_open, order.expiration) == (True, T0 + 180)
 
 
 def test_same_seed_same_ids(clock: SimClock) -> None:

@@ -161,6 +161,27 @@ async def test_cancel_only_mode(
     assert answer["error"].startswith("Trading is currently cancel-only.")
 
 
+async def test_post_only_mode_switched_on_directly(
+    sim: RunningSimulator, market: SimMarket, http: aiohttp.ClientSession
+) -> None:
+    trader = await registered(http, sim)
+    up = market.up_token_id
+    _, resting = await trader.request(http, "POST", sim.base_url, "/order", trader.order(up, 0.3, 10))
+    await switch(http, sim, "post_only", seconds=60)
+    body = json.dumps(trader.order(up, 0.4, 10), separators=(",", ":"))
+    headers = {**trader.l2_headers("POST", "/order", body), "Content-Type": "application/json"}
+    async with http.post(sim.base_url + "/order", data=body.encode(), headers=headers) as resp:
+        answer = await resp.json()
+        assert (resp.status, answer["code"]) == (503, "post_only_mode")
+        assert 58 <= int(resp.headers["Retry-After"]) == answer["retry_after_seconds"] <= 60
+    status, batch = await trader.request(
+        http, "POST", sim.base_url, "/orders", [trader.order(up, 0.31, 10, post_only=True)]
+    )
+    assert (status, batch[0]["status"]) == (200, "live")
+    status, canceled = await trader.request(http, "DELETE", sim.base_url, "/cancel-all")
+    assert (status, sorted(canceled["canceled"])) == (200, sorted([resting["orderID"], batch[0]["orderID"]]))
+
+
 async def _subscribed(
     http: aiohttp.ClientSession, sim: RunningSimulator, token: str
 ) -> aiohttp.ClientWebSocketResponse:
@@ -216,6 +237,30 @@ async def _user_socket(
     await ws.send_str("PING")
     assert (await ws.receive(timeout=3)).data == "PONG"
     return ws
+
+
+async def test_user_socket_freeze_and_drop(
+    sim: RunningSimulator, market: SimMarket, http: aiohttp.ClientSession
+) -> None:
+    trader = await registered(http, sim)
+    up = market.up_token_id
+    ws = await _user_socket(http, sim, trader)
+    await switch(http, sim, "ws_freeze", channels=["user"])
+    await trader.request(http, "POST", sim.base_url, "/order", trader.order(up, 0.30, 10))
+    await ws.send_str("PING")
+    assert (await ws.receive(timeout=3)).data == "PONG"  # alive, but the PLACEMENT never came
+    async with http.delete(sim.admin_url + "/faults"):
+        pass
+    fresh = await _user_socket(http, sim, trader)
+    await switch(http, sim, "ws_drop", channels=["user"])
+    await trader.request(http, "POST", sim.base_url, "/order", trader.order(up, 0.31, 10))
+    for socket in (fresh, ws):  # the frozen socket had the event queued too: both are dropped
+        msg = await socket.receive(timeout=3)
+        assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
+    async with http.get(sim.admin_url + "/faults") as resp:
+        assert (await resp.json())["ws_drop"]["hits"] == 2
+    await ws.close()
+    await fresh.close()
 
 
 async def test_user_events_duplicated_and_reordered(

@@ -58,7 +58,8 @@ def _sdk_order(key: str, signature_type: int, funder: str | None, neg_risk: bool
 
 
 @pytest.mark.parametrize(
-    ("signature_type", "funder"), [(0, None), (1, "0x" + "ab" * 20), (3, "0x" + "cd" * 20)]
+    ("signature_type", "funder"),
+    [(0, None), (1, "0x" + "ab" * 20), (2, "0x" + "ef" * 20), (3, "0x" + "cd" * 20)],
 )
 @pytest.mark.parametrize("neg_risk", [False, True])
 def test_sdk_orders_authenticate(signature_type: int, funder: str | None, neg_risk: bool) -> None:

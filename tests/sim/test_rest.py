@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import replace
@@ -13,8 +14,10 @@ from py_clob_client_v2.utilities import generate_orderbook_summary_hash, parse_r
 
 from polyexec.sim.app import RunningSimulator, start_simulator
 from polyexec.sim.contracts import SimClock, SimMarket
+from polyexec.sim.orders import EXCHANGE_ADDRESS, order_digest, parse_send_order
+from polyexec.sim.records import OrderRequest
 from polyexec.sim.venue import paginate
-from tests.sim.conftest import FAST_CONFIG, Trader, eventually
+from tests.sim.conftest import FAST_CONFIG, Trader, eventually, make_market
 
 D = Decimal
 
@@ -329,3 +332,209 @@ def test_pagination_cursor() -> None:
     assert (first["next_cursor"], first["count"]) == ("MTAw", 100)
     assert [p["data"][0]["n"] for p in (first, second, third)] == [0, 100, 200]
     assert (third["next_cursor"], third["count"]) == ("LTE=", 50)
+
+
+def direct_order(
+    sim: RunningSimulator, trader: Trader, n: int, token: str, side: str, price: str, shares: int
+) -> Any:
+    """Place a verified order for ``trader`` straight on the exchange (no signing, no taker
+    delay): the fast way to give an account many orders or trades."""
+    assert trader.creds is not None
+    shares_micro = shares * 1_000_000
+    pusd_micro = int(D(price) * shares_micro)
+    maker_amount, taker_amount = (pusd_micro, shares_micro) if side == "BUY" else (shares_micro, pusd_micro)
+    exchange = sim.simulator.exchange
+    request = OrderRequest(
+        id=f"0x{n:064x}",
+        owner=trader.creds.api_key,
+        signer=trader.address,
+        maker=trader.address,
+        signature_type=0,
+        asset_id=token,
+        side=side,
+        maker_amount=maker_amount,
+        taker_amount=taker_amount,
+        order_type="GTC",
+    )
+    return exchange.submit(exchange.prepare(request))
+
+
+async def test_market_data_shapes_after_a_trade_and_after_resolution(
+    sim: RunningSimulator, market: SimMarket, http: aiohttp.ClientSession
+) -> None:
+    exchange = sim.simulator.exchange
+    base, up, down = sim.base_url, market.up_token_id, market.down_token_id
+    exchange.place_background_order("mm", up, "BUY", D("0.40"), D(10))
+    exchange.place_background_order("mm", up, "SELL", D("0.45"), D(10))
+    exchange.place_background_order("taker", up, "BUY", D("0.45"), D(4), "FAK")
+    assert await get(http, base + "/last-trade-price", token_id=up) == (200, {"price": "0.45", "side": "BUY"})
+    assert await get(http, base + "/midpoint", token_id=up) == (200, {"mid": "0.425", "mid_price": "0.425"})
+    assert await get(http, base + f"/fee-rate/{up}") == (200, {"base_fee": 1000})
+    assert await get(http, base + f"/neg-risk/{up}") == (200, {"neg_risk": False})
+    status, info = await get(http, base + f"/clob-markets/{market.condition_id}")
+    assert (info["fd"], info["mbf"], info["tbf"]) == ({"r": 0.07, "e": 1, "to": True}, 1000, 1000)
+    status, book = await get(http, base + "/book", token_id=up)
+    assert (book["last_trade_price"], book["asks"], book["min_order_size"], book["tick_size"]) == (
+        "0.45",
+        [{"price": "0.45", "size": "6"}],
+        "5",
+        "0.01",
+    )
+    async with http.post(base + "/books", json=[{"token_id": up}, {"token_id": down}]) as resp:
+        books = await resp.json()
+    assert [(b["asset_id"], b["market"]) for b in books] == [
+        (up, market.condition_id),
+        (down, market.condition_id),
+    ]
+    assert set(books[0]) == set(book)
+    assert (books[0]["bids"], books[0]["asks"]) == (book["bids"], book["asks"])
+    assert (books[1]["bids"], books[1]["asks"]) == ([], [])
+    status, _ = await get(http, base + "/price", token_id=down, side="BUY")
+    assert status == 404
+    assert await get(http, base + "/price", token_id=up, side="HOLD") == (400, {"error": "Invalid side"})
+    batches = {
+        "/prices": (
+            [{"token_id": up, "side": "BUY"}, {"token_id": up, "side": "SELL"}],
+            {up: {"BUY": "0.4", "SELL": "0.45"}},
+        ),
+        "/midpoints": ([{"token_id": up}, {"token_id": down}], {up: "0.425"}),
+        "/spreads": ([{"token_id": up}], {up: "0.05"}),
+        "/last-trades-prices": (
+            [{"token_id": up}, {"token_id": down}],
+            [
+                {"token_id": up, "price": "0.45", "side": "BUY"},
+                {"token_id": down, "price": "0.5", "side": ""},
+            ],
+        ),
+    }
+    for path, (body, expected) in batches.items():
+        async with http.post(base + path, json=body) as resp:
+            assert (resp.status, await resp.json()) == (200, expected), path
+    async with http.post(base + "/books", json=[{"token_id": up}] * 501) as resp:
+        assert (resp.status, await resp.json()) == (400, {"error": "Payload exceeds the limit"})
+
+    exchange.resolve_market(market.condition_id, "Up", D("100000"))
+    no_book = (404, {"error": "No orderbook exists for the requested token id"})
+    for path in ("/book", "/tick-size", "/neg-risk", "/midpoint", "/price"):
+        assert await get(http, base + path, token_id=up, side="BUY") == no_book, path
+    status, info = await get(http, base + f"/clob-markets/{market.condition_id}")
+    assert status == 200  # the market's parameters outlive its book
+    status, clob_market = await get(http, base + f"/markets/{market.condition_id}")
+    assert (clob_market["closed"], [t["winner"] for t in clob_market["tokens"]]) == (True, [True, False])
+
+
+async def test_account_lists_paginate_with_cursors_and_cancel_by_ids(
+    sim: RunningSimulator, market: SimMarket, http: aiohttp.ClientSession
+) -> None:
+    base, up = sim.base_url, market.up_token_id
+    alice = await registered(http, sim, "alice")
+    placed = [direct_order(sim, alice, n, up, "BUY", "0.01", 5).order.id for n in range(1, 102)]
+    status, first = await alice.request(http, "GET", base, "/data/orders", next_cursor="MA==")
+    assert (status, first["limit"], first["count"], first["next_cursor"]) == (200, 100, 100, "MTAw")
+    status, second = await alice.request(http, "GET", base, "/data/orders", next_cursor=first["next_cursor"])
+    assert (second["count"], second["next_cursor"]) == (1, "LTE=")
+    assert [o["id"] for o in first["data"] + second["data"]] == placed
+    status, bad = await alice.request(http, "GET", base, "/data/orders", next_cursor="%%%")
+    assert (status, bad["error"]) == (400, "invalid next_cursor '%%%'")
+
+    unknown = "0x" + "ee" * 32
+    status, canceled = await alice.request(http, "DELETE", base, "/orders", [*placed, unknown])
+    assert status == 200
+    assert sorted(canceled["canceled"]) == sorted(placed)
+    assert canceled["not_canceled"] == {unknown: "Order not found or already canceled"}
+    status, empty = await alice.request(http, "GET", base, "/data/orders")
+    assert (empty["count"], empty["data"], empty["next_cursor"]) == (0, [], "LTE=")
+
+    for _ in range(101):
+        sim.simulator.exchange.place_background_order("mm", up, "SELL", D("0.50"), D(5))
+    taken = direct_order(sim, alice, 500, up, "BUY", "0.50", 505)
+    trade_ids = [t.id for t in taken.trades]
+    assert len(trade_ids) == 101
+    status, first = await alice.request(http, "GET", base, "/data/trades", next_cursor="MA==")
+    assert (first["count"], first["next_cursor"]) == (100, "MTAw")
+    status, second = await alice.request(http, "GET", base, "/data/trades", next_cursor="MTAw")
+    assert (second["count"], second["next_cursor"]) == (1, "LTE=")
+    assert [t["id"] for t in first["data"] + second["data"]] == trade_ids[::-1]  # newest first
+    match_s = int(first["data"][0]["match_time"])
+    status, later = await alice.request(http, "GET", base, "/data/trades", after=str(match_s))
+    assert later["count"] == 0
+    status, earlier = await alice.request(http, "GET", base, "/data/trades", before=str(match_s + 1))
+    assert earlier["count"] == 100
+    status, one = await alice.request(http, "GET", base, "/data/trades", id=trade_ids[7])
+    assert [t["id"] for t in one["data"]] == [trade_ids[7]]
+
+
+async def test_balance_refusal_refresh_duplicates_and_cancel_market_filter(
+    sim: RunningSimulator, market: SimMarket, http: aiohttp.ClientSession
+) -> None:
+    base, up = sim.base_url, market.up_token_id
+    alice = await registered(http, sim, "alice")
+    too_big = alice.order(up, 0.99, 2000)
+    status, refused = await alice.request(http, "POST", base, "/order", too_big)
+    assert (status, refused["code"]) == (400, "INVALID_ORDER_NOT_ENOUGH_BALANCE")
+    assert refused["error"] == "not enough balance / allowance: balance: 1000, order amount: 1980"
+    async with http.post(f"{sim.admin_url}/accounts/{alice.address}/fund", json={"amount": "1000"}) as resp:
+        assert resp.status == 200
+    status, refreshed = await alice.request(
+        http, "GET", base, "/balance-allowance/update", asset_type="COLLATERAL", signature_type="0"
+    )
+    assert (status, refreshed["balance"]) == (200, "2000000000")
+    assert set(refreshed["allowances"].values()) == {str(2**256 - 1)}
+    status, placed = await alice.request(http, "POST", base, "/order", too_big)
+    assert (status, placed["status"]) == (200, "live")
+    status, again = await alice.request(http, "POST", base, "/order", too_big)
+    assert (status, again["error"], again["code"]) == (
+        400,
+        f"order {placed['orderID']} is invalid. Duplicated.",
+        "INVALID_ORDER_DUPLICATED",
+    )
+    status, shares = await alice.request(
+        http, "GET", base, "/balance-allowance", asset_type="CONDITIONAL", token_id=up
+    )
+    assert (status, shares["balance"]) == (200, "0")
+    assert (await alice.request(http, "GET", base, "/balance-allowance", asset_type="CONDITIONAL"))[1] == {
+        "error": "Invalid token id"
+    }
+
+    other = make_market(window_start=market.window_start + 900)
+    sim.simulator.exchange.add_market(other)
+    status, elsewhere = await alice.request(
+        http, "POST", base, "/order", alice.order(other.up_token_id, 0.2, 5)
+    )
+    status, canceled = await alice.request(
+        http, "DELETE", base, "/cancel-market-orders", {"market": market.condition_id}
+    )
+    assert canceled == {"canceled": [placed["orderID"]], "not_canceled": {}}
+    status, left = await alice.request(http, "GET", base, "/data/orders")
+    assert [o["id"] for o in left["data"]] == [elsewhere["orderID"]]
+
+
+async def test_cancels_cannot_reach_an_order_held_for_the_taker_delay(http: aiohttp.ClientSession) -> None:
+    sim = await start_simulator(replace(FAST_CONFIG, taker_delay_ms=400))
+    try:
+        market = make_market(window_start=int(sim.simulator.clock.now()) // 900 * 900)
+        sim.simulator.exchange.add_market(market)
+        base, up = sim.base_url, market.up_token_id
+        alice = await registered(http, sim, "alice")
+        resting = alice.order(up, 0.30, 10)
+        started = time.monotonic()
+        assert (await alice.request(http, "POST", base, "/order", resting))[1]["status"] == "live"
+        assert time.monotonic() - started < 0.4  # not marketable: not held
+        sim.simulator.exchange.place_background_order("mm", up, "SELL", D("0.50"), D(10))
+        body = alice.order(up, 0.50, 10)
+        order_id = "0x" + order_digest(parse_send_order(body).order, EXCHANGE_ADDRESS, 137).hex()
+        posting = asyncio.create_task(alice.request(http, "POST", base, "/order", body))
+
+        def held() -> bool:
+            account = sim.simulator.exchange.account(alice.address)
+            return account is not None and account.orders_submitted == 2
+
+        await eventually(held)
+        assert await alice.request(http, "DELETE", base, "/order", {"orderID": order_id}) == (
+            200,
+            {"canceled": [], "not_canceled": {order_id: "Order not found or already canceled"}},
+        )
+        status, taken = await posting
+        assert (status, taken["orderID"], taken["status"]) == (200, order_id, "matched")
+    finally:
+        await sim.stop()

@@ -12,6 +12,12 @@ Resting orders reserve what they may give: pUSD for BUYs (at their limit price),
 SELLs. ``available = balance − reserved``. Accounts of the simulator's own background traders
 are *internal*: unlimited pUSD and shares, nothing recorded.
 
+Allowances: like a funded wallet that ran the venue's approval set, every account starts with
+an unlimited pUSD allowance (``pusd_allowance is None``) and its shares approved
+(``shares_approved``). ``POST /sim/accounts/{address}/allowance`` can lower or revoke them to
+reproduce a wallet without approvals: a finite pUSD allowance caps what BUYs may take (it is
+spent as trades match, and given back by a FAILED trade), revoked shares refuse every SELL.
+
 Wallet registry: the simulator cannot ask a chain who owns a proxy, Safe or deposit wallet,
 so the first time an EOA signs an order for a wallet (signature types 1, 2 or 3) the wallet is
 registered to that EOA (and funded like a new account); afterwards only that EOA may trade
@@ -56,6 +62,8 @@ class Account:
     orders: list[Order] = field(default_factory=list)
     trades: list[Trade] = field(default_factory=list)
     orders_submitted: int = 0
+    pusd_allowance: int | None = None
+    shares_approved: bool = True
 
     def reserved_pusd(self) -> int:
         """pUSD held back by resting BUYs."""
@@ -74,10 +82,20 @@ class Account:
         )
 
     def available_pusd(self) -> int:
-        return self.balance - self.reserved_pusd()
+        """pUSD a new BUY may take: the balance (or a smaller allowance) less reservations."""
+        usable = self.balance if self.pusd_allowance is None else min(self.balance, self.pusd_allowance)
+        return usable - self.reserved_pusd()
 
     def available_shares(self, asset_id: str) -> int:
+        """Shares a new SELL may give (none while the shares are not approved)."""
+        if not self.shares_approved:
+            return 0
         return self.positions.get(asset_id, 0) - self.reserved_shares(asset_id)
+
+    def spend_allowance(self, amount: int) -> None:
+        """Use (or, negative, give back) pUSD allowance; an unlimited one stays unlimited."""
+        if self.pusd_allowance is not None:
+            self.pusd_allowance -= amount
 
     def add_shares(self, asset_id: str, amount: int) -> None:
         left = self.positions.get(asset_id, 0) + amount

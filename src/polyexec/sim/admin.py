@@ -2,11 +2,15 @@
 
 Accounts
     ``GET /sim/accounts/{address}``: ``balances`` (``{"pUSD": "<settled pUSD>"}``),
-    ``available`` (pUSD not reserved by resting BUYs), ``positions`` (``{token: shares}``,
-    settled), ``incoming`` (pUSD and shares of trades not mined yet), ``open_orders`` (a list of
-    ``OpenOrder``), ``trades`` (the venue's trade objects plus the simulator's ``fee``),
-    ``orders_submitted`` (every order the address ever posted). Amounts are decimal strings.
+    ``available`` (pUSD a new BUY may take: balance or allowance, less resting BUYs),
+    ``positions`` (``{token: shares}``, settled), ``incoming`` (pUSD and shares of trades not
+    mined yet), ``open_orders`` (a list of ``OpenOrder``), ``trades`` (the venue's trade
+    objects plus the simulator's ``fee``), ``orders_submitted`` (every order the address ever
+    posted). Amounts are decimal strings.
     ``POST /sim/accounts/{address}/fund`` ``{"amount": "100"}`` deposits pUSD.
+    ``POST /sim/accounts/{address}/allowance`` ``{"pusd": "25" | null, "shares": true|false}``
+    sets the pUSD allowance (``null``: unlimited, the default) and the shares' approval; the
+    account view shows them as ``allowance`` (``{"pUSD": "25" | null, "shares": bool}``).
     ``POST /sim/wallets`` ``{"owner", "wallet", "signature_type"}`` binds a proxy / Safe /
     deposit wallet to an EOA ahead of its first order.
 Markets
@@ -74,9 +78,12 @@ async def _object(request: web.Request) -> dict[str, Any]:
 
 def _decimal(value: Any, name: str) -> Decimal:
     try:
-        return Decimal(str(value))
+        number = Decimal(str(value))
     except InvalidOperation as exc:
         raise VenueError(f"{name} must be a decimal number (got {value!r})") from exc
+    if not number.is_finite():
+        raise VenueError(f"{name} must be a finite decimal number (got {value!r})")
+    return number
 
 
 def account_json(venue: Venue, account: Account) -> dict[str, Any]:
@@ -101,6 +108,10 @@ def account_json(venue: Venue, account: Account) -> dict[str, Any]:
         "open_orders": [order_json(o) for o in sorted(account.open_orders.values(), key=lambda o: o.seq)],
         "trades": trades,
         "orders_submitted": account.orders_submitted,
+        "allowance": {
+            "pUSD": fmt_micro(account.pusd_allowance) if account.pusd_allowance is not None else None,
+            "shares": account.shares_approved,
+        },
     }
 
 
@@ -120,6 +131,28 @@ async def fund_account(request: web.Request) -> web.Response:
         account = venue.exchange.ledger.fund(request.match_info["address"], amount)
     except ValueError as exc:
         raise VenueError(str(exc)) from exc
+    return json_response(account_json(venue, account))
+
+
+async def set_allowance(request: web.Request) -> web.Response:
+    venue = venue_of(request)
+    body = await _object(request)
+    account = venue.exchange.ledger.open(request.match_info["address"])
+    if "pusd" in body:
+        if body["pusd"] is None:
+            account.pusd_allowance = None
+        else:
+            try:
+                amount = to_micro(_decimal(body["pusd"], "pusd"))
+            except ValueError as exc:
+                raise VenueError(f"pusd: {exc}") from exc
+            if amount < 0:
+                raise VenueError("pusd allowance must not be negative")
+            account.pusd_allowance = amount
+    if "shares" in body:
+        if not isinstance(body["shares"], bool):
+            raise VenueError("shares must be true or false")
+        account.shares_approved = body["shares"]
     return json_response(account_json(venue, account))
 
 
@@ -316,6 +349,7 @@ def admin_routes() -> list[web.RouteDef]:
         web.get("/sim/status", status),
         web.get("/sim/accounts/{address}", get_account),
         web.post("/sim/accounts/{address}/fund", fund_account),
+        web.post("/sim/accounts/{address}/allowance", set_allowance),
         web.post("/sim/wallets", register_wallet),
         web.get("/sim/markets", list_markets),
         web.post("/sim/markets", create_market),

@@ -4,7 +4,7 @@ The tick size is dynamic, as on the venue's crypto markets: it switches from the
 base tick (0.01) to 0.001 once the displayed price of either token goes above 0.96 or below
 0.04, and back once both are within [0.05, 0.95] again (the small gap stops the tick from
 flapping on every quote). The displayed price is the midpoint when the spread is at most
-0.10, otherwise the last trade price.
+0.10, otherwise the last trade price; a market that shows no price at all keeps its tick.
 """
 
 from __future__ import annotations
@@ -53,6 +53,10 @@ class MarketState:
         if fine == self.base_tick:
             return None
         prices = [p for p in (self.displayed_price(a) for a in self.books) if p is not None]
+        if not prices:
+            # An empty book shows no price: keep the tick, or a maker's cancel-and-requote
+            # would flip it back and forth with a tick_size_change each time.
+            return None
         old = self.tick
         if self.tick == self.base_tick and any(p > _FINE_ABOVE or p < _FINE_BELOW for p in prices):
             self.tick = fine

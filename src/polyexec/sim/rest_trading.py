@@ -321,18 +321,23 @@ def _balance_json(request: web.Request, api_key: ApiKey) -> dict[str, Any]:
     ledger = venue.exchange.ledger
     address = api_key.address if signature_type == 0 else ledger.wallet_for(api_key.address, signature_type)
     account = ledger.get(address) if address is not None else None
+    allowance = _UNLIMITED
     if asset_type == "COLLATERAL":
         balance = account.balance if account is not None else 0
+        if account is not None and account.pusd_allowance is not None:
+            allowance = str(max(account.pusd_allowance, 0))
     elif asset_type in ("CONDITIONAL", "CONDITIONAL-V2"):
         token_id = query.get("token_id", "")
         if not token_id:
             raise VenueError("Invalid token id")
         balance = account.positions.get(token_id, 0) if account is not None else 0
+        if account is not None and not account.shares_approved:
+            allowance = "0"
     else:
         raise VenueError(f"invalid asset_type {asset_type!r}")
     return {
         "balance": str(balance),
-        "allowances": {EXCHANGE_ADDRESS: _UNLIMITED, NEG_RISK_EXCHANGE_ADDRESS: _UNLIMITED},
+        "allowances": {EXCHANGE_ADDRESS: allowance, NEG_RISK_EXCHANGE_ADDRESS: allowance},
     }
 
 

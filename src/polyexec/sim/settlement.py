@@ -1,7 +1,8 @@
 """Moving pUSD and shares between accounts as trades progress, and paying out resolutions.
 
-* :func:`settle_matched`: the buyer's pUSD (plus the taker fee if the buyer is the taker) and
-  the seller's shares leave their accounts; what each will receive is recorded as incoming.
+* :func:`settle_matched`: the buyer's pUSD (plus the taker fee if the buyer is the taker; out
+  of its allowance too) and the seller's shares leave their accounts; what each will receive
+  is recorded as incoming.
 * :func:`settle_mined`: shares reach the buyer, pUSD (minus the taker fee if the seller is
   the taker) reaches the seller.
 * :func:`settle_failed`: a ghost fill is undone; what left at MATCHED comes back.
@@ -64,6 +65,7 @@ def settle_matched(ledger: Ledger, trade: Trade) -> None:
     seller_fee = trade.fee if trade.side != BUY else 0
     if buyer is not None:
         buyer.balance -= trade.notional + buyer_fee
+        buyer.spend_allowance(trade.notional + buyer_fee)
         buyer.incoming_shares[trade.asset_id] = buyer.incoming_shares.get(trade.asset_id, 0) + trade.size
     if seller is not None:
         seller.add_shares(trade.asset_id, -trade.size)
@@ -100,6 +102,7 @@ def settle_failed(ledger: Ledger, trade: Trade, resolutions: Resolutions) -> Non
     buyer_fee = trade.fee if trade.side == BUY else 0
     if buyer is not None:
         buyer.balance += trade.notional + buyer_fee
+        buyer.spend_allowance(-(trade.notional + buyer_fee))
     if seller is not None:
         _give_shares(seller, trade.asset_id, trade.size, resolutions)
 
