@@ -406,9 +406,10 @@ class Order:
         self, trade_id: str, status: TradeStatus | str, *, now_ms: TimestampMs, cause: str = ""
     ) -> tuple[OrderTransition, ...]:
         """Move the settlement status of our fill in ``trade_id`` (MATCHED → MINED → CONFIRMED,
-        RETRYING, FAILED). Repeats and older statuses are ignored (also after a final one); FAILED voids the fill, and a
-        FILLED order whose fills are all voided becomes FAILED. ``InconsistentVenueData`` for
-        an unknown trade or a status that contradicts a final one (CONFIRMED then FAILED)."""
+        RETRYING, FAILED). Repeats and older statuses are ignored, also after a final one; FAILED
+        voids the fill, and a FILLED order whose fills are all voided becomes FAILED.
+        ``InconsistentVenueData`` for an unknown trade or a status that contradicts a final one
+        (CONFIRMED then FAILED)."""
         parsed = TradeStatus.parse(str(status))
         key = (trade_id, self.order_id)
         with self._transaction() as made:
