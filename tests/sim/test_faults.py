@@ -161,6 +161,54 @@ async def test_cancel_only_mode(
     assert answer["error"].startswith("Trading is currently cancel-only.")
 
 
+async def test_trading_disabled_refuses_new_orders_but_not_cancels(
+    sim: RunningSimulator, market: SimMarket, http: aiohttp.ClientSession
+) -> None:
+    trader = await registered(http, sim)
+    up = market.up_token_id
+    _, resting = await trader.request(http, "POST", sim.base_url, "/order", trader.order(up, 0.3, 10))
+    await switch(http, sim, "trading_disabled")
+    status, answer = await trader.request(http, "POST", sim.base_url, "/order", trader.order(up, 0.4, 10))
+    assert (status, answer) == (
+        503,
+        {"error": "Trading is currently disabled. Check polymarket.com for updates"},
+    )
+    status, answer = await trader.request(
+        http, "POST", sim.base_url, "/orders", [trader.order(up, 0.31, 10, post_only=True)]
+    )
+    assert status == 503
+    assert answer["error"].startswith("Trading is currently disabled")
+    status, canceled = await trader.request(http, "DELETE", sim.base_url, "/cancel-all")
+    assert (status, canceled["canceled"]) == (200, [resting["orderID"]])
+    async with http.get(f"{sim.admin_url}/faults") as resp:
+        assert (await resp.json())["trading_disabled"]["hits"] == 2
+
+
+async def test_order_timeout_places_nothing_and_the_order_can_be_resent(
+    sim: RunningSimulator, market: SimMarket, http: aiohttp.ClientSession
+) -> None:
+    trader = await registered(http, sim)
+    order = trader.order(market.up_token_id, 0.3, 10)
+    await switch(http, sim, "order_timeout")
+    status, answer = await trader.request(http, "POST", sim.base_url, "/order", order)
+    assert (status, answer) == (500, {"error": "order timed out"})
+    status, batch = await trader.request(
+        http, "POST", sim.base_url, "/orders", [trader.order(market.up_token_id, 0.31, 10)]
+    )
+    assert status == 200
+    assert (batch[0]["success"], batch[0]["errorMsg"]) == (False, "order timed out")
+    status, open_orders = await trader.request(http, "GET", sim.base_url, "/data/orders")
+    assert (status, open_orders["data"]) == (200, [])
+
+    async with http.delete(f"{sim.admin_url}/faults/order_timeout") as resp:
+        assert resp.status == 200
+    status, placed = await trader.request(http, "POST", sim.base_url, "/order", order)  # the same order
+    assert status == 200, placed
+    assert (placed["success"], placed["status"]) == (True, "live")
+    status, open_orders = await trader.request(http, "GET", sim.base_url, "/data/orders")
+    assert [o["id"] for o in open_orders["data"]] == [placed["orderID"]]
+
+
 async def test_post_only_mode_switched_on_directly(
     sim: RunningSimulator, market: SimMarket, http: aiohttp.ClientSession
 ) -> None:

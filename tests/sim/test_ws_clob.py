@@ -199,6 +199,45 @@ async def test_user_channel_dynamic_market_subscriptions(
         assert await read_up_to_pong(ws) == [in_other]
 
 
+async def test_user_channel_unsubscribe_on_an_every_market_socket(
+    sim: RunningSimulator, market: SimMarket, http: aiohttp.ClientSession
+) -> None:
+    other = make_market(window_start=market.window_start + 900)
+    sim.simulator.exchange.add_market(other)
+    alice = Trader("alice")
+    creds = await alice.register(http, sim.base_url)
+    auth = {"apiKey": creds.api_key, "secret": creds.api_secret, "passphrase": creds.api_passphrase}
+
+    async def place(token: str, price: float) -> str:
+        status, placed = await alice.request(
+            http, "POST", sim.base_url, "/order", alice.order(token, price, 5)
+        )
+        assert status == 200
+        return str(placed["orderID"])
+
+    async def read_up_to_pong(ws: aiohttp.ClientWebSocketResponse) -> list[str]:
+        await ws.send_str("PING")
+        ids = []
+        while (frame := await receive(ws)) != "PONG":
+            ids.append(frame["id"])
+        return ids
+
+    async with http.ws_connect(sim.clob_ws_url + "/user") as ws:
+        await ws.send_json({"type": "user", "auth": auth})  # no markets: every market
+        in_first = await place(market.up_token_id, 0.20)
+        in_other = await place(other.up_token_id, 0.21)
+        assert await read_up_to_pong(ws) == [in_first, in_other]
+        await ws.send_json({"operation": "unsubscribe", "markets": [market.condition_id]})
+        assert await read_up_to_pong(ws) == []
+        await place(market.up_token_id, 0.22)  # excluded now
+        in_other = await place(other.up_token_id, 0.23)
+        assert await read_up_to_pong(ws) == [in_other]
+        await ws.send_json({"operation": "subscribe", "markets": [market.condition_id]})
+        assert await read_up_to_pong(ws) == []
+        in_first = await place(market.up_token_id, 0.24)
+        assert await read_up_to_pong(ws) == [in_first]
+
+
 async def test_user_channel_refuses_bad_credentials(
     sim: RunningSimulator, http: aiohttp.ClientSession
 ) -> None:

@@ -253,6 +253,11 @@ class Exchange:
         self._seen_ids.add(oid)
         return order
 
+    def abandon(self, order: Order) -> None:
+        """Forget a prepared order that will never be submitted (the engine timed out before
+        the book saw it): its id is free again, so the same signed order may be resent."""
+        self._seen_ids.discard(order.id)
+
     def is_marketable(self, order: Order) -> bool:
         """Would ``order`` trade on arrival (and so be held for the taker delay)?"""
         book = self.book(order.asset_id)

@@ -4,26 +4,31 @@ Each fault has a name, a ``rate`` (the probability it fires each time it is chec
 time) and optional scope and timing. It is active from ``from_s`` until ``until_s`` on the
 simulator's clock (both optional). ``hits`` counts how often it fired, so a test can observe it.
 
-============== ==========================================================================
-name           effect
-============== ==========================================================================
-ws_drop        close a websocket abruptly (checked once per outgoing frame); ``channels``
-ws_freeze      send nothing but keep answering PING; the simulator's CLOB sockets stay
-               frozen until the client reconnects; ``channels``
-ws_malformed   replace an outgoing frame with a malformed one; ``channels``
-http_500       answer 500 (``after: true``: process the request first, then answer 500)
-http_425       answer 425 Too Early (matching-engine restart)
-http_429       answer 429 with ``Retry-After: retry_after``
-http_slow      wait ``delay`` real seconds, then process normally
-http_timeout   process the request, then hold the answer ``delay`` real seconds (clients
-               time out; the request did happen)
-post_only      503 ``post_only_mode`` for orders that are not post-only (cancels still work)
-cancel_only    503 cancel-only for every new order
-user_duplicate send a user-channel event twice
-user_reorder   hold a user-channel event back and send it after the next one
-ghost_fills    this fraction (``rate``) of new trades ends FAILED and is reversed (observe
-               it through the trades' status; ``hits`` is not counted for it)
-============== ==========================================================================
+================ ==========================================================================
+name             effect
+================ ==========================================================================
+ws_drop          close a websocket abruptly (checked once per outgoing frame); ``channels``
+ws_freeze        send nothing but keep answering PING; the simulator's CLOB sockets stay
+                 frozen until the client reconnects; ``channels``
+ws_malformed     replace an outgoing frame with a malformed one; ``channels``
+http_500         answer 500 (``after: true``: process the request first, then answer 500)
+http_425         answer 425 Too Early (matching-engine restart)
+http_429         answer 429 with ``Retry-After: retry_after``
+http_slow        wait ``delay`` real seconds, then process normally
+http_timeout     process the request, then hold the answer ``delay`` real seconds (clients
+                 time out; the request did happen)
+post_only        503 ``post_only_mode`` for orders that are not post-only (cancels still work)
+cancel_only      503 cancel-only for every new order
+trading_disabled 503 ``Trading is currently disabled. Check polymarket.com for updates`` for
+                 every new order (cancels still work)
+order_timeout    a new order passes every check, then ``POST /order`` answers 500 ``order
+                 timed out`` without placing it (in a ``POST /orders`` batch, that order's
+                 result says so); it never reached the book, so resending it is safe
+user_duplicate   send a user-channel event twice
+user_reorder     hold a user-channel event back and send it after the next one
+ghost_fills      this fraction (``rate``) of new trades ends FAILED and is reversed (observe
+                 it through the trades' status; ``hits`` is not counted for it)
+================ ==========================================================================
 
 HTTP faults apply to the CLOB REST paths (everything but ``/sim``, ``/ws``, ``/gamma``,
 ``/binance`` and ``/rtds``) unless ``paths`` (path prefixes) and ``methods`` narrow or widen
@@ -45,7 +50,17 @@ __all__ = ["FAULT_NAMES", "HTTP_FAULTS", "Fault", "FaultRegistry"]
 HTTP_FAULTS = ("http_500", "http_425", "http_429", "http_slow", "http_timeout")
 WS_FAULTS = ("ws_drop", "ws_freeze", "ws_malformed")
 FAULT_NAMES = frozenset(
-    (*HTTP_FAULTS, *WS_FAULTS, "post_only", "cancel_only", "user_duplicate", "user_reorder", "ghost_fills")
+    (
+        *HTTP_FAULTS,
+        *WS_FAULTS,
+        "post_only",
+        "cancel_only",
+        "trading_disabled",
+        "order_timeout",
+        "user_duplicate",
+        "user_reorder",
+        "ghost_fills",
+    )
 )
 _NOT_CLOB = ("/sim", "/ws", "/gamma", "/binance", "/rtds")
 _DEFAULT_DELAY = {"http_slow": 1.0, "http_timeout": 30.0}
@@ -207,8 +222,13 @@ class FaultRegistry:
         return None
 
     def trading_mode(self) -> Fault | None:
-        """``cancel_only`` or ``post_only`` if one applies to the next new order."""
-        return self._fire("cancel_only") or self._fire("post_only")
+        """``trading_disabled``, ``cancel_only`` or ``post_only`` if one applies to the next new
+        order (checked in that order: the strictest mode wins)."""
+        return self._fire("trading_disabled") or self._fire("cancel_only") or self._fire("post_only")
+
+    def order_timeout(self) -> bool:
+        """Whether the next new order times out in the matching engine (and is not placed)."""
+        return self._fire("order_timeout") is not None
 
     def seconds_left(self, fault: Fault) -> float:
         """How long ``fault`` stays on (its ``retry_after`` if it has no end)."""

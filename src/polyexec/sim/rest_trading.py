@@ -10,7 +10,9 @@ held for the taker delay (50 ms of simulated time) and then matched; the venue w
 out, so the answer is final (``live``, ``matched`` or ``unmatched``; never ``delayed``).
 ``deferExec`` is accepted and has no effect. Switched-on trading modes answer 503 before any
 check: post-only mode for orders that are not post-only (``code: post_only_mode`` with
-``retry_after_seconds``), cancel-only mode for every order.
+``retry_after_seconds``), cancel-only and trading-disabled modes for every order. The
+``order_timeout`` fault answers 500 ``order timed out`` for an order that passed every check,
+without placing it (docs §2.4: safe to resubmit).
 
 Every order that reaches the handler with valid L2 headers counts in the signer's
 ``orders_submitted`` (and in its wallet's, once the signature binds the wallet), refused or not.
@@ -43,6 +45,8 @@ MAX_CANCEL_IDS = 1000
 _UNLIMITED = str(2**256 - 1)
 _POST_ONLY_MODE = "post-only mode: only post-only orders and cancels are allowed"
 _CANCEL_ONLY = "Trading is currently cancel-only. New orders are not accepted, but cancels are allowed."
+_TRADING_DISABLED = "Trading is currently disabled. Check polymarket.com for updates"
+_ORDER_TIMED_OUT = "order timed out"
 
 
 # -- API keys (L1) ---------------------------------------------------------------------------
@@ -105,6 +109,8 @@ def _trading_mode(venue: Venue, bodies: list[Any]) -> None:
     mode = venue.faults.trading_mode()
     if mode is None:
         return
+    if mode.name == "trading_disabled":
+        raise VenueError(_TRADING_DISABLED, status=503)
     if mode.name == "cancel_only":
         raise VenueError(_CANCEL_ONLY, status=503, code="cancel_only_mode")
     if all(isinstance(b, dict) and b.get("postOnly") is True for b in bodies):
@@ -160,6 +166,14 @@ def _admit(venue: Venue, api_key: ApiKey, body: Any) -> Order:
     return venue.exchange.prepare(request)
 
 
+def _check_timeout(venue: Venue, order: Order) -> None:
+    """The ``order_timeout`` fault: the engine gives up before the order reaches the book, so
+    nothing changes and the same signed order may be sent again."""
+    if venue.faults.order_timeout():
+        venue.exchange.abandon(order)
+        raise VenueError(_ORDER_TIMED_OUT, status=500, order_id=order.id)
+
+
 async def _hold(venue: Venue, orders: list[Order]) -> None:
     if venue.taker_delay_ms > 0 and any(venue.exchange.is_marketable(o) for o in orders):
         await asyncio.sleep(venue.clock.real_seconds(venue.taker_delay_ms / 1000))
@@ -173,6 +187,7 @@ async def post_order(request: web.Request) -> web.Response:
     _trading_mode(venue, [body])
     order = _admit(venue, api_key, body)
     await _hold(venue, [order])
+    _check_timeout(venue, order)
     return json_response(_placement_json(venue.exchange.submit(order)), headers=headers)
 
 
@@ -199,6 +214,7 @@ async def post_orders(request: web.Request) -> web.Response:
             results.append(_failure_json(entry))
             continue
         try:
+            _check_timeout(venue, entry)
             results.append(_placement_json(venue.exchange.submit(entry)))
         except VenueError as exc:
             results.append(_failure_json(exc))

@@ -10,7 +10,8 @@ assets already subscribed are skipped.
 User channel: ``{"type": "user", "auth": {"apiKey", "secret", "passphrase"}, "markets": [...]}``;
 a bad key closes the socket (1008). Events are the key's ``order`` and ``trade`` events,
 filtered by condition id (no ``markets`` = every market). ``operation`` messages with
-``markets`` add or remove condition ids.
+``markets`` add or remove condition ids; on an every-market socket an ``unsubscribe`` stops
+those markets (the socket keeps every other one) and a later ``subscribe`` restores them.
 
 Both answer the text ``PING`` with ``PONG`` and close a socket that has been silent (no PING,
 no message) for ``idle_timeout_s``. Outgoing frames go through a per-connection queue and
@@ -57,7 +58,8 @@ class _Connection:
         self.assets: set[str] = set()
         self.custom = False
         self.owner: str | None = None
-        self.markets: set[str] | None = None
+        self.markets: set[str] | None = None  # None: every market but ``excluded``
+        self.excluded: set[str] = set()
         self.frozen = False
         self.held: str | None = None
 
@@ -120,6 +122,8 @@ class ClobHub:
             if conn.channel != WsChannel.USER or conn.owner != owner:
                 continue
             if conn.markets is not None and market not in conn.markets:
+                continue
+            if market in conn.excluded:
                 continue
             frame = frame or _dumps(message)
             self._enqueue_user(conn, frame)
@@ -211,10 +215,17 @@ class ClobHub:
         markets = payload.get("markets")
         wanted = {str(m) for m in markets} if isinstance(markets, list) else None
         if "operation" in payload and conn.owner is not None:
-            if str(payload["operation"]).lower() == "unsubscribe":
-                if conn.markets is not None and wanted:
-                    conn.markets.difference_update(wanted)
-            elif conn.markets is not None:
+            unsubscribe = str(payload["operation"]).lower() == "unsubscribe"
+            if conn.markets is None:
+                # An "every market" socket: an unsubscribe excludes markets, a subscribe
+                # brings excluded ones back.
+                if unsubscribe:
+                    conn.excluded.update(wanted or set())
+                else:
+                    conn.excluded.difference_update(wanted or set())
+            elif unsubscribe:
+                conn.markets.difference_update(wanted or set())
+            else:
                 conn.markets.update(wanted or set())
             return True
         auth = payload.get("auth")
@@ -229,6 +240,7 @@ class ClobHub:
             return False
         conn.owner = api_key.key
         conn.markets = wanted or None
+        conn.excluded = set()
         return True
 
     async def _send_loop(self, conn: _Connection) -> None:
