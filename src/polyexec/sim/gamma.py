@@ -67,7 +67,7 @@ def _number(value: Decimal) -> float | int:
 
 
 class _BadQuery(ValueError):
-    pass
+    """A query parameter Gamma would refuse: answered with 400 and this message."""
 
 
 class GammaApi:
