@@ -81,12 +81,20 @@ def test_every_handler_is_reachable_from_the_parser() -> None:
     assert {parser.parse_args(argv).command for argv in argv_for.values()} == set(HANDLERS)
 
 
+def test_sim_options_are_normalised_by_the_settings_checks() -> None:
+    args = build_parser().parse_args(["sim", "--assets", " BTC,eth,btc", "--port", "0"])
+    assert args.assets == ("btc", "eth")
+    assert args.port == 0
+
+
 def test_usage_errors_exit_2(capsys: Capture) -> None:
     assert run(capsys, "frobnicate")[0] == EXIT_USAGE
     assert run(capsys)[0] == EXIT_USAGE
     assert run(capsys, "test")[0] == EXIT_USAGE
     assert run(capsys, "sim", "--assets", "btc,ada")[0] == EXIT_USAGE
     assert run(capsys, "sim", "--port", "70000")[0] == EXIT_USAGE
+    assert run(capsys, "sim", "--port", "٨٠")[0] == EXIT_USAGE
+    assert run(capsys, "sim", "--assets", " , ")[0] == EXIT_USAGE
     assert run(capsys, "sim", "--speed", "0")[0] == EXIT_USAGE
     assert run(capsys, "test", "limit", "--price", "1.5")[0] == EXIT_USAGE
     assert run(capsys, "status", "--addr", "nowhere")[0] == EXIT_USAGE

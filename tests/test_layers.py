@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,9 +52,14 @@ def _python_files(package: str) -> list[Path]:
     return sorted(root.rglob("*.py")) if root.exists() else []
 
 
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    """The parsed file; several checks walk the same files."""
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
 def _imports(path: Path) -> Iterator[tuple[int, str]]:
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    for node in ast.walk(tree):
+    for node in ast.walk(_tree(path)):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield node.lineno, alias.name
@@ -62,8 +68,7 @@ def _imports(path: Path) -> Iterator[tuple[int, str]]:
 
 
 def _clock_calls(path: Path) -> Iterator[tuple[int, str]]:
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    for node in ast.walk(tree):
+    for node in ast.walk(_tree(path)):
         if (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)

@@ -23,8 +23,7 @@ from polyexec.logging_setup import (
     configure_logging,
     get_logger,
 )
-
-API_SECRET = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU2Nzg5LV8="  # docs §3.2 test secret
+from tests.config.support import API_SECRET, throwaway_key
 
 
 class FakeTerminal(io.StringIO):
@@ -42,7 +41,7 @@ def _reset_logging() -> Iterator[None]:
 def settings(tmp_path: Path) -> Settings:
     return load_settings(
         {
-            "POLYMARKET_PRIVATE_KEY": "0x" + secrets.token_hex(32),
+            "POLYMARKET_PRIVATE_KEY": throwaway_key(),
             "POLYMARKET_API_KEY": "5b3e3c36-" + secrets.token_hex(8),
             "POLYMARKET_SECRET": API_SECRET,
             "POLYMARKET_PASSPHRASE": "pp-" + secrets.token_hex(16),

@@ -9,8 +9,9 @@ Commands (``polyexec <command> --help`` explains each)::
     polyexec status                        ask the running daemon how it is doing
     polyexec config                        print the effective settings and where each came from
 
-Exit codes: 0 success, 2 usage or configuration error (including the live-trading gate),
-3 the command exists but what it drives is not built yet, 130 interrupted.
+Exit codes: 0 success, 1 the command failed while running (``polyexec sim`` cannot bind its
+port), 2 usage or configuration error (including the live-trading gate), 3 the command exists but
+what it drives is not built yet, 130 interrupted.
 
 Each command is one handler in :data:`HANDLERS` (``"test limit"`` → handler); a handler takes
 the parsed arguments and returns the exit code. Later work plugs in by replacing an entry.
@@ -26,7 +27,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import orjson
 
@@ -38,7 +39,9 @@ from polyexec.config import (
     ConfigError,
     Settings,
     load_settings,
+    parse_assets,
     parse_host_port,
+    parse_port,
 )
 
 __all__ = [
@@ -62,6 +65,7 @@ EXIT_NOT_BUILT: Final = 3
 EXIT_INTERRUPTED: Final = 130
 
 Handler = Callable[[argparse.Namespace], int]
+_T = TypeVar("_T")
 
 
 class CommandUnavailable(Exception):
@@ -228,10 +232,16 @@ def _non_negative(text: str) -> Decimal:
     return value
 
 
+def _checked(check: Callable[[str], _T], text: str) -> _T:
+    """Run one of the settings' checks on an option: its message becomes the usage error."""
+    try:
+        return check(text)
+    except ValueError as exc:  # pydantic's custom errors are ValueErrors
+        raise argparse.ArgumentTypeError(f"{exc} (got {text!r})") from None
+
+
 def _port(text: str) -> int:
-    if not text.isdigit() or int(text) > 65535:
-        raise argparse.ArgumentTypeError(f"a port is a number from 0 to 65535 (got {text!r})")
-    return int(text)
+    return _checked(parse_port, text)
 
 
 def _positive_int(text: str) -> int:
@@ -251,20 +261,11 @@ def _positive_float(text: str) -> float:
 
 
 def _assets(text: str) -> tuple[str, ...]:
-    assets = tuple(dict.fromkeys(item.strip().lower() for item in text.split(",") if item.strip()))
-    unknown = [asset for asset in assets if asset not in KNOWN_ASSETS]
-    if not assets or unknown:
-        raise argparse.ArgumentTypeError(
-            f"assets are a comma list of {', '.join(KNOWN_ASSETS)} (got {text!r})"
-        )
-    return assets
+    return _checked(parse_assets, text)
 
 
 def _host_port(text: str) -> str:
-    try:
-        parse_host_port(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} {exc}") from None
+    _checked(parse_host_port, text)
     return text
 
 
@@ -360,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="polyexec",
         description="polyexec: a 24/7 execution daemon for Polymarket's 15-minute crypto Up/Down markets.",
-        epilog="Exit codes: 0 ok, 2 usage/configuration error, 3 not built yet. "
+        epilog="Exit codes: 0 ok, 1 failed, 2 usage/configuration error, 3 not built yet. "
         "Run `polyexec <command> --help` for details.",
     )
     parser.add_argument("--version", action="version", version=f"polyexec {__version__}")

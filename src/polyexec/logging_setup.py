@@ -41,7 +41,7 @@ import orjson
 import structlog
 from structlog.typing import EventDict, FilteringBoundLogger, WrappedLogger
 
-from polyexec.config import Settings
+from polyexec.config import SECRET_SETTINGS, Settings
 
 __all__ = [
     "LOG_FILE_NAME",
@@ -57,20 +57,10 @@ LOG_FILE_NAME: Final = "polyexec.jsonl"
 MIN_SECRET_LENGTH: Final = 4
 """Shorter strings are not treated as secrets: redacting them would shred every log line."""
 
+# Every secret setting's own name, plus the short names code and HTTP headers use for them.
 _SENSITIVE_KEYS: Final = frozenset(
-    {
-        "private_key",
-        "polymarket_private_key",
-        "secret",
-        "api_secret",
-        "polymarket_secret",
-        "passphrase",
-        "polymarket_passphrase",
-        "poly_passphrase",
-        "webhook_url",
-        "discord_webhook_url",
-        "rpc_url",
-    }
+    {name.lower() for name in SECRET_SETTINGS}
+    | {"private_key", "secret", "api_secret", "passphrase", "poly_passphrase", "webhook_url"}
 )
 _LEVELS: Final = {
     "debug": logging.DEBUG,

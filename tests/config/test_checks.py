@@ -6,7 +6,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from polyexec.config import Settings
 from polyexec.core.models import SignatureType
 from tests.config.support import FUNDER, config_error, load, throwaway_key
 
@@ -53,6 +55,12 @@ def test_status_addresses_in_every_host_form_are_accepted(addr: str) -> None:
     assert any("STATUS_HTTP_ADDR" in warning for warning in settings.config_warnings()) is exposed
 
 
+def test_assets_given_as_a_sequence_are_checked_like_text() -> None:
+    assert Settings(market_assets=[" ETH", "btc", "eth"]).market_assets == ("eth", "btc")
+    with pytest.raises(ValidationError, match="unknown asset"):
+        Settings(market_assets=["ada"])
+
+
 # ---------------------------------------------------------------------------- refused values
 
 
@@ -78,6 +86,8 @@ BAD_VALUES = [
     ("STATUS_HTTP_ADDR", "127.0.0.1:http"),
     ("STATUS_HTTP_ADDR", "::1:8787"),
     ("STATUS_HTTP_ADDR", "127.0.0.1:70000"),
+    ("STATUS_HTTP_ADDR", "127.0.0.1:٨٠"),  # Arabic-Indic digits: isdigit() says yes, a port says no
+    ("STATUS_HTTP_ADDR", "127.0.0.1:²"),
     ("MARKET_ASSETS", "btc,ada"),
     ("MARKET_ASSETS", " , "),
     ("STRATEGY_PRESET", "yolo"),

@@ -34,7 +34,9 @@ from polyexec.config.checks import (
     KNOWN_ASSETS,
     LIVE_TRADING_CONFIRMATION,
     VENUE_MIN_ORDER_SHARES,
+    parse_assets,
     parse_host_port,
+    parse_port,
 )
 from polyexec.config.describe import ConfigRow
 from polyexec.config.presets import DEFAULT_STRATEGY_FLAGS, PRESETS, Preset, StrategyFlags
@@ -55,5 +57,7 @@ __all__ = [
     "Settings",
     "StrategyFlags",
     "load_settings",
+    "parse_assets",
     "parse_host_port",
+    "parse_port",
 ]

@@ -17,6 +17,7 @@ import base64
 import binascii
 import ipaddress
 import re
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Annotated, Final
 from urllib.parse import urlsplit
@@ -55,7 +56,9 @@ __all__ = [
     "WsUrl",
     "check_url",
     "is_loopback",
+    "parse_assets",
     "parse_host_port",
+    "parse_port",
     "problem",
 ]
 
@@ -125,9 +128,29 @@ def parse_host_port(value: str) -> tuple[str, int]:
             raise problem("has an invalid IPv6 address in brackets") from None
     elif not _HOSTNAME.fullmatch(host):
         raise problem("has an invalid host (IPv6 addresses go in brackets: [::1]:8787)")
-    if not port_text.isdigit() or int(port_text) > 65535:
+    return host, parse_port(port_text)
+
+
+def parse_port(text: str) -> int:
+    """A TCP port from text: ASCII digits, 0 to 65535 (0 means any free port)."""
+    # isdigit() alone lets through other scripts' digits and superscripts ("²"), which int()
+    # either reads as a surprise number or refuses with an unhelpful message.
+    if not (text.isascii() and text.isdigit()) or int(text) > 65535:
         raise problem("has an invalid port: use a number from 0 to 65535")
-    return host, int(port_text)
+    return int(text)
+
+
+def parse_assets(value: str | Iterable[object]) -> tuple[str, ...]:
+    """Assets from ``btc,ETH`` (or a sequence of names): stripped, lower-cased, duplicates dropped,
+    at least one, each one of :data:`KNOWN_ASSETS`."""
+    items = value.split(",") if isinstance(value, str) else value
+    assets = tuple(dict.fromkeys(name for item in items if (name := str(item).strip().lower())))
+    if not assets:
+        raise problem("must name at least one asset, e.g. btc,eth")
+    unknown = [asset for asset in assets if asset not in KNOWN_ASSETS]
+    if unknown:
+        raise problem(f"unknown asset(s) {', '.join(unknown)}; known: {', '.join(KNOWN_ASSETS)}")
+    return assets
 
 
 def _split_list(value: object) -> object:
@@ -198,17 +221,8 @@ def _secret_url(value: SecretStr) -> SecretStr:
 
 
 def _asset_list(value: object) -> object:
-    items = _split_list(value)
-    if isinstance(items, tuple):
-        assets = tuple(dict.fromkeys(str(item).lower() for item in items))
-        if not assets:
-            raise problem("must name at least one asset, e.g. btc,eth")
-        unknown = [asset for asset in assets if asset not in KNOWN_ASSETS]
-        if unknown:
-            known = ", ".join(KNOWN_ASSETS)
-            raise problem(f"unknown asset(s) {', '.join(unknown)}; known: {known}")
-        return assets
-    return items
+    # Anything else is left to pydantic, which refuses it as "not a tuple".
+    return parse_assets(value) if isinstance(value, str | tuple | list) else value
 
 
 def _preset_name(value: object) -> str:
