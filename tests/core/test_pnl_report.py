@@ -9,7 +9,7 @@ from dataclasses import fields
 from polyexec.core.pnl_report import ArchiveTotals, StrategyPnl, TradeStats, snapshot, summary_text
 from polyexec.core.portfolio import ClosedTrade, CloseReason, Position
 from polyexec.core.position_ledger import FillEntry, TokenLedger
-from tests.core.test_portfolio import (
+from tests.core.portfolio_factories import (
     BTC1,
     BTC2,
     DOWN,

@@ -13,7 +13,7 @@ import pytest
 from polyexec.core.models import Fill
 from polyexec.core.portfolio import FillChange, Portfolio
 from polyexec.core.portfolio_codec import SERIAL_VERSION, decode_state, encode_state
-from tests.core.test_portfolio import (
+from tests.core.portfolio_factories import (
     BTC1,
     BTC2,
     CONFIRMED,
@@ -104,6 +104,7 @@ def test_decoding_then_encoding_gives_back_the_same_json_with_typed_values() -> 
         (("fills", 0, "fill", "timestamp_ms"), "1", "Fill.timestamp_ms must be int"),
         (("markets", 0, "neg_risk"), "false", "Market.neg_risk must be bool"),
         (("archive", "realized", "MM"), 1.5, "decimal strings"),
+        (("archive", "fees", "MM"), "NaN", r"archive\.fees\.MM must be a finite decimal"),
         (("version",), 2, "unsupported portfolio state version 2"),
     ],
 )

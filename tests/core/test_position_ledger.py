@@ -23,7 +23,7 @@ from polyexec.core.position_ledger import (
     check_mark,
     validate_fill,
 )
-from tests.core.test_portfolio import (
+from tests.core.portfolio_factories import (
     BTC1,
     BUY,
     CONFIRMED,

@@ -209,9 +209,10 @@ class OrderBook:
         self._untrusted_detail = ""
         if invalid:
             self._distrust(UntrustedReason.INVALID_DATA, f"{invalid} malformed entries in snapshot")
-        if self._is_crossed():
+        bid, ask = self._best_bid, self._best_ask
+        if bid is not None and ask is not None and bid >= ask:
             self._counters.crossings += 1
-            self._distrust(UntrustedReason.CROSSED, f"snapshot {self._best_bid} >= {self._best_ask}")
+            self._distrust(UntrustedReason.CROSSED, f"snapshot {bid} >= {ask}")
         return True
 
     def apply_change(self, change: PriceLevelChange, timestamp_ms: TimestampMs) -> bool:
@@ -228,7 +229,7 @@ class OrderBook:
             return False
         if not self._apply_level(change.side, change.price, change.size):
             return False
-        if self._last_update_ms is None or timestamp_ms > self._last_update_ms:
+        if self._last_update_ms is None or timestamp_ms > self._last_update_ms:  # _touch, inlined
             self._last_update_ms = timestamp_ms
         self._check_top(change.best_bid, change.best_ask)
         return True
@@ -441,15 +442,18 @@ class OrderBook:
             self._distrust(UntrustedReason.CROSSED, f"{bid} >= {ask}")
         # The venue writes an empty side as best_bid "0" / best_ask "1": a stated price outside
         # (0, 1) means "no level", our None. An absent or empty value (None) says nothing.
+        # Agreement (the usual case) takes one comparison: our best is always inside (0, 1).
         elif (
             venue_bid is not None
             and venue_bid.is_finite()
+            and venue_bid != bid
             and bid != (venue_bid if ZERO < venue_bid < ONE else None)
         ):
             self._diverged("bid", bid, venue_bid)
         elif (
             venue_ask is not None
             and venue_ask.is_finite()
+            and venue_ask != ask
             and ask != (venue_ask if ZERO < venue_ask < ONE else None)
         ):
             self._diverged("ask", ask, venue_ask)
@@ -468,10 +472,6 @@ class OrderBook:
         self._trusted = False
         self._untrusted_reason = reason
         self._untrusted_detail = detail
-
-    def _is_crossed(self) -> bool:
-        bid, ask = self._best_bid, self._best_ask
-        return bid is not None and ask is not None and bid >= ask
 
     def _touch(self, timestamp_ms: TimestampMs) -> None:
         if self._last_update_ms is None or timestamp_ms > self._last_update_ms:

@@ -5,7 +5,8 @@
 ``dict`` that survives ``json.dumps`` / ``json.loads`` unchanged:
 
 * every Decimal (price, size, cumulative ``size_matched``, each fill's price, size and fee) is a
-  **string**, so no float ever touches money; a number where a string belongs is refused;
+  **string**, so no float ever touches money; a number where a string belongs is refused, and so
+  is a NaN or an infinity (:mod:`polyexec.core.records`);
 * enums are their wire values (``"BUY"``, ``"GTC"``, ``"PARTIALLY_FILLED"``, ``"MINED"``);
 * ``fills`` is the list of fills in arrival order (the order's fill map is rebuilt from their
   ``(trade_id, order_id)`` keys) and ``transitions`` the whole audit trail, so a restored order
@@ -18,12 +19,16 @@ The event bus is not part of the record: pass the running process's bus to ``fro
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from polyexec.core.models import OrderType, Side
-from polyexec.core.order_fills import decimal_from_record, fill_from_dict, fill_to_dict
+from polyexec.core.order_fills import fill_from_dict, fill_to_dict
 from polyexec.core.order_state import OrderEventBus, OrderState, OrderTransition
+from polyexec.core.records import (
+    decimal_from_record,
+    optional_decimal_from_record,
+    optional_decimal_to_record,
+)
 
 if TYPE_CHECKING:  # order.py imports this module; the class itself is passed in at run time
     from polyexec.core.order import Order
@@ -52,7 +57,7 @@ def order_to_dict(order: Order) -> dict[str, Any]:
         "expiration_s": order.expiration_s,
         "reduces_position": order.reduces_position,
         "created_ms": order.created_ms,
-        "reference_price": _optional_str(order.reference_price),
+        "reference_price": optional_decimal_to_record(order.reference_price),
         "state": order.state.value,
         "updated_ms": order.updated_ms,
         "state_entered_ms": order.state_entered_ms,
@@ -85,18 +90,18 @@ def order_from_dict(
             condition_id=str(data["condition_id"]),
             token_id=str(data["token_id"]),
             side=Side(data["side"]),
-            price=decimal_from_record(data["price"]),
-            size=decimal_from_record(data["size"]),
+            price=decimal_from_record(data["price"], "price"),
+            size=decimal_from_record(data["size"], "size"),
             order_type=OrderType(data["order_type"]),
             post_only=bool(data["post_only"]),
             expiration_s=_optional_int(data["expiration_s"]),
             reduces_position=bool(data["reduces_position"]),
             created_ms=int(data["created_ms"]),
-            reference_price=_optional_decimal(data["reference_price"]),
+            reference_price=optional_decimal_from_record(data["reference_price"], "reference_price"),
             state=OrderState(data["state"]),
             updated_ms=int(data["updated_ms"]),
             state_entered_ms=int(data["state_entered_ms"]),
-            venue_size_matched=decimal_from_record(data["venue_size_matched"]),
+            venue_size_matched=decimal_from_record(data["venue_size_matched"], "venue_size_matched"),
             venue_status=str(data["venue_status"]),
             reject_reason=str(data["reject_reason"]),
             failure_reason=str(data["failure_reason"]),
@@ -110,14 +115,6 @@ def order_from_dict(
     except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
         # ArithmeticError covers decimal.InvalidOperation ("abc" is not a number).
         raise ValueError(f"malformed order record: {exc!r}") from exc
-
-
-def _optional_str(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def _optional_decimal(raw: Any) -> Decimal | None:
-    return None if raw is None else decimal_from_record(raw)
 
 
 def _optional_int(raw: Any) -> int | None:

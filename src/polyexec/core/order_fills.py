@@ -18,10 +18,10 @@ from typing import Any
 from polyexec.core.events import UserTradeEvent
 from polyexec.core.models import ZERO, FeeSchedule, Fill, Liquidity, Side, TradeStatus
 from polyexec.core.pricing import fee_for_fill
+from polyexec.core.records import decimal_from_record
 
 __all__ = [
     "average_price",
-    "decimal_from_record",
     "fill_from_dict",
     "fill_to_dict",
     "fills_from_trade",
@@ -45,43 +45,34 @@ def fills_from_trade(
     """
     schedule = fees if fees is not None else FeeSchedule()
     matched_at = event.match_time_ms or event.timestamp_ms
-    fills: list[Fill] = []
+    # (order id, token id, side, price, size, liquidity) of every leg that is ours.
+    legs: list[tuple[str, str, Side, Decimal, Decimal, Liquidity]] = []
     if event.taker_order_id in our_order_ids:
-        fee = _trade_fee(schedule, event.size, event.price, Liquidity.TAKER)
-        fills.append(
-            Fill(
-                trade_id=event.trade_id,
-                order_id=event.taker_order_id,
-                condition_id=event.condition_id,
-                token_id=event.asset_id,
-                side=event.side,
-                price=event.price,
-                size=event.size,
-                fee=fee,
-                liquidity=Liquidity.TAKER,
-                status=event.status,
-                timestamp_ms=matched_at,
-            )
+        legs.append(
+            (event.taker_order_id, event.asset_id, event.side, event.price, event.size, Liquidity.TAKER)
         )
-    for maker in event.maker_orders:
-        if maker.order_id in our_order_ids:
-            fee = _trade_fee(schedule, maker.matched_amount, maker.price, Liquidity.MAKER)
-            fills.append(
-                Fill(
-                    trade_id=event.trade_id,
-                    order_id=maker.order_id,
-                    condition_id=event.condition_id,
-                    token_id=maker.asset_id or event.asset_id,
-                    side=maker.side,
-                    price=maker.price,
-                    size=maker.matched_amount,
-                    fee=fee,
-                    liquidity=Liquidity.MAKER,
-                    status=event.status,
-                    timestamp_ms=matched_at,
-                )
-            )
-    return tuple(fills)
+    legs += [
+        (m.order_id, m.asset_id or event.asset_id, m.side, m.price, m.matched_amount, Liquidity.MAKER)
+        for m in event.maker_orders
+        if m.order_id in our_order_ids
+    ]
+    return tuple(
+        Fill(
+            trade_id=event.trade_id,
+            order_id=order_id,
+            condition_id=event.condition_id,
+            token_id=token_id,
+            side=side,
+            price=price,
+            size=size,
+            # The one fee rule of the codebase; the recorded fee is an estimate, the true one is on chain.
+            fee=fee_for_fill(size, price, schedule, liquidity),
+            liquidity=liquidity,
+            status=event.status,
+            timestamp_ms=matched_at,
+        )
+        for order_id, token_id, side, price, size, liquidity in legs
+    )
 
 
 def slippage_per_share(side: Side, reference_price: Decimal, fill_price: Decimal) -> Decimal:
@@ -103,24 +94,7 @@ def average_price(fills: Iterable[Fill]) -> Decimal | None:
     return None if size == 0 else sum((f.price * f.size for f in fills), ZERO) / size
 
 
-# --- fees ----------------------------------------------------------------------------------------
-
-
-def _trade_fee(schedule: FeeSchedule, size: Decimal, price: Decimal, liquidity: Liquidity) -> Decimal:
-    # One fee rule for the whole codebase: the pricing module's (5 decimals, makers free on a
-    # taker-only schedule). The recorded fee is an estimate; the true one is on chain.
-    return fee_for_fill(size, price, schedule, liquidity)
-
-
 # --- record form ---------------------------------------------------------------------------------
-
-
-def decimal_from_record(raw: Any) -> Decimal:
-    """A Decimal saved as a string; ``TypeError`` for anything else (a float in a record has
-    already lost exactness, so it is refused rather than converted)."""
-    if not isinstance(raw, str):
-        raise TypeError(f"decimal must be stored as a string, got {raw!r}")
-    return Decimal(raw)
 
 
 def fill_to_dict(fill: Fill) -> dict[str, Any]:
@@ -151,9 +125,9 @@ def fill_from_dict(data: Mapping[str, Any]) -> Fill:
         condition_id=str(data["condition_id"]),
         token_id=str(data["token_id"]),
         side=Side(data["side"]),
-        price=decimal_from_record(data["price"]),
-        size=decimal_from_record(data["size"]),
-        fee=decimal_from_record(data["fee"]),
+        price=decimal_from_record(data["price"], "price"),
+        size=decimal_from_record(data["size"], "size"),
+        fee=decimal_from_record(data["fee"], "fee"),
         liquidity=Liquidity(data["liquidity"]),
         status=TradeStatus(data["status"]),
         timestamp_ms=int(data["timestamp_ms"]),

@@ -53,6 +53,7 @@ from typing import Any, Final
 
 from polyexec.core import pnl_report
 from polyexec.core.models import ONE, ZERO, Fill, Market, Outcome, TimestampMs, TradeStatus
+from polyexec.core.order_state import TRADE_STATUS_SUCCESSORS
 from polyexec.core.pnl_report import ArchiveTotals, StrategyPnl, TradeStats
 from polyexec.core.portfolio_codec import MarketSettlement, PortfolioState, decode_state, encode_state
 from polyexec.core.position_ledger import (
@@ -88,16 +89,6 @@ UNREGISTERED_CATEGORY: Final = "unregistered"
 """Category of a fill whose market was never registered (it still counts, it cannot be grouped)."""
 RECENT_VOIDED_LIMIT: Final = 256
 """How many voided fills :attr:`Portfolio.voided_fills` keeps; the counter keeps counting."""
-
-# MINED and RETRYING can alternate (a reverted settlement is resubmitted); nothing leaves a
-# terminal status; a lower rank arriving later is a stale re-send.
-_STATUS_RANK: Final = {
-    TradeStatus.MATCHED: 0,
-    TradeStatus.MINED: 1,
-    TradeStatus.RETRYING: 1,
-    TradeStatus.CONFIRMED: 2,
-    TradeStatus.FAILED: 2,
-}
 
 
 class FillChange(StrEnum):
@@ -463,7 +454,9 @@ class Portfolio:
         old = entry.fill.status
         if status is old:
             return FillChange.DUPLICATE
-        if old.is_terminal or _STATUS_RANK[status] < _STATUS_RANK[old]:
+        # The order state machine's table of trade settlement: anything but a successor of the
+        # current status is a stale re-send or contradicts a final status.
+        if status not in TRADE_STATUS_SUCCESSORS[old]:
             self._ignored_count += 1
             return FillChange.IGNORED
         entry.fill = replace(entry.fill, status=status)

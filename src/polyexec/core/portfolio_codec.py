@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, get_type_hints
 from polyexec.core.models import Fill, Market, Outcome, TimestampMs
 from polyexec.core.pnl_report import ArchiveTotals, TradeStats
 from polyexec.core.position_ledger import FillEntry, VoidedFill
+from polyexec.core.records import decimal_from_record
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -103,8 +104,10 @@ def decode_state(data: Mapping[str, Any]) -> PortfolioState:
         archived = {cid: Outcome(w) for cid, w in data["archived"].items()}
         archive = data["archive"]
         totals = ArchiveTotals(
-            realized={k: _decimal(v) for k, v in archive["realized"].items()},
-            fees={k: _decimal(v) for k, v in archive["fees"].items()},
+            realized={
+                k: decimal_from_record(v, f"archive.realized.{k}") for k, v in archive["realized"].items()
+            },
+            fees={k: decimal_from_record(v, f"archive.fees.{k}") for k, v in archive["fees"].items()},
             stats=_decode(TradeStats, archive["stats"]),
             oversold=int(archive["oversold"]),
         )
@@ -152,7 +155,7 @@ def _decode(cls: type[_D], raw: Mapping[str, Any]) -> _D:
     for spec in fields(cls):
         hint, value = hints[spec.name], raw[spec.name]
         if hint is Decimal:
-            value = _decimal(value)
+            value = decimal_from_record(value, f"{cls.__name__}.{spec.name}")
         elif isinstance(hint, type) and issubclass(hint, Enum):
             value = hint(value)
         elif isinstance(hint, type) and is_dataclass(hint):
@@ -166,9 +169,3 @@ def _decode(cls: type[_D], raw: Mapping[str, Any]) -> _D:
 @cache
 def _field_types(cls: type[Any]) -> dict[str, Any]:
     return get_type_hints(cls)  # slow (it compiles every annotation): once per class
-
-
-def _decimal(value: Any) -> Decimal:
-    if not isinstance(value, str):
-        raise ValueError(f"amounts are stored as decimal strings, got {value!r}")
-    return Decimal(value)

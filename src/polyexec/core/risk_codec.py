@@ -26,14 +26,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Final
 
 from polyexec.core.models import TimestampMs
+from polyexec.core.records import (
+    decimal_from_record,
+    optional_decimal_from_record,
+    optional_decimal_to_record,
+)
 from polyexec.core.risk_breakers import BreakerKind, BreakerTrip, CircuitBreakers, VenueCooldowns
 from polyexec.core.risk_decision import TradingState
 from polyexec.core.risk_limits import RiskLimits
-from polyexec.core.risk_losses import LossTracker, require_finite
+from polyexec.core.risk_losses import LossTracker
 
 __all__ = ["RISK_STATE_VERSION", "RiskState", "decode_risk_state", "encode_risk_state", "render_status"]
 
@@ -70,7 +74,10 @@ def encode_risk_state(state: RiskState) -> dict[str, Any]:
         "day": [losses.day, str(losses.day_pnl), losses.streak],
         "reject_streak": breakers.reject_streak,
         "api_unhealthy_since_ms": breakers.api_unhealthy_since_ms,
-        "equity": [_opt_str(breakers.peak_equity), _opt_str(breakers.last_equity)],
+        "equity": [
+            optional_decimal_to_record(breakers.peak_equity),
+            optional_decimal_to_record(breakers.last_equity),
+        ],
         "cooldowns": {token: [until, why] for token, (until, why) in state.cooldowns.entries.items()},
     }
 
@@ -116,8 +123,8 @@ def render_status(
             "consecutive_rejects": breakers.reject_streak,
         },
         "equity": {
-            "peak_usd": _opt_str(breakers.peak_equity),
-            "last_usd": _opt_str(breakers.last_equity),
+            "peak_usd": optional_decimal_to_record(breakers.peak_equity),
+            "last_usd": optional_decimal_to_record(breakers.last_equity),
             "drawdown_pct": str(breakers.drawdown_pct()),
         },
         "api_unhealthy_since_ms": breakers.api_unhealthy_since_ms,
@@ -154,23 +161,19 @@ def _decode(limits: RiskLimits, data: dict[str, Any]) -> RiskState:
     losses = state.losses
     for index, (ts, amount) in enumerate(data["pnl_events"]):
         name = f"pnl_events[{index}]"
-        losses.events.append((_required_int(ts, name), _decimal(amount, name)))
+        losses.events.append((_required_int(ts, name), decimal_from_record(amount, name)))
     day, day_pnl, streak = data["day"]
     losses.day = _opt_int(day, "day.index")
-    losses.day_pnl = _decimal(day_pnl, "day.pnl")
+    losses.day_pnl = decimal_from_record(day_pnl, "day.pnl")
     losses.streak = _required_int(streak, "day.loss_streak")
     breakers.reject_streak = _required_int(data["reject_streak"], "reject_streak")
     breakers.api_unhealthy_since_ms = _opt_int(data["api_unhealthy_since_ms"], "api_unhealthy_since_ms")
     peak, last = data["equity"]
-    breakers.peak_equity = None if peak is None else _decimal(peak, "equity.peak")
-    breakers.last_equity = None if last is None else _decimal(last, "equity.last")
+    breakers.peak_equity = optional_decimal_from_record(peak, "equity.peak")
+    breakers.last_equity = optional_decimal_from_record(last, "equity.last")
     for token, (until, why) in data["cooldowns"].items():
         state.cooldowns.entries[str(token)] = (_required_int(until, f"cooldowns.{token}"), str(why))
     return state
-
-
-def _opt_str(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
 
 
 def _opt_int(value: object, name: str) -> int | None:
@@ -185,12 +188,4 @@ def _required_int(value: object, name: str) -> int:
     result = _opt_int(value, name)
     if result is None:
         raise ValueError(f"{name} is missing")
-    return result
-
-
-def _decimal(value: object, name: str) -> Decimal:
-    if not isinstance(value, str):
-        raise ValueError(f"{name} must be a decimal string (got {value!r})")
-    result = Decimal(value)
-    require_finite(name, result)
     return result
