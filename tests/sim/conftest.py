@@ -109,6 +109,15 @@ class Trader:
         args = RequestArgs(method=method, request_path=path, body=body, serialized_body=body)
         return dict(create_level_2_headers(self.signer, self.creds, args, timestamp=timestamp))
 
+    def ws_auth(self) -> dict[str, str]:
+        """The ``auth`` object of a user-channel subscription."""
+        assert self.creds is not None, "register the trader first"
+        return {
+            "apiKey": self.creds.api_key,
+            "secret": self.creds.api_secret,
+            "passphrase": self.creds.api_passphrase,
+        }
+
     async def register(self, http: aiohttp.ClientSession, base_url: str) -> ApiCreds:
         async with http.get(f"{base_url}/auth/derive-api-key", headers=self.l1_headers()) as resp:
             assert resp.status == 200, await resp.text()

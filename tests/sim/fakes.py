@@ -5,16 +5,14 @@
   the driver asked for;
 - :class:`FakeFaults`: a :class:`~polyexec.sim.contracts.FaultView` whose faults a test
   switches on and off per channel;
-- :func:`serve` / :func:`eventually` / :func:`receive_json`: a driver on a real loopback
-  socket, polling with a deadline instead of sleeping.
+- :func:`serve` / :func:`receive_json`: a driver on a real loopback socket; with
+  :func:`eventually` (the one of ``conftest``) tests poll with a deadline instead of sleeping.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -25,6 +23,7 @@ from aiohttp import web
 
 from polyexec.sim.contracts import SimMarket
 from polyexec.sim.driver import MarketDriver
+from tests.sim.conftest import eventually
 
 __all__ = [
     "FakeExchange",
@@ -123,22 +122,6 @@ class FakeFaults:
 
     def ws_malformed(self, channel: str) -> bool:
         return channel in self.malformed
-
-
-async def eventually(
-    check: Callable[[], bool] | Callable[[], Awaitable[bool]], within: float = 5.0, interval: float = 0.02
-) -> None:
-    """Poll ``check`` until it is true; fail the test after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(interval)
 
 
 async def receive_json(ws: aiohttp.ClientWebSocketResponse, within: float = 5.0) -> Any:

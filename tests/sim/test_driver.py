@@ -18,6 +18,7 @@ from polyexec.sim.schedule import DOWN, UP, market_slug, window_start_for
 from tests.sim.fakes import FakeExchange, eventually, receive_json, serve
 
 CLOCK_START = 1_790_000_017.0
+MID_WINDOW = 1_800_000_300.0  # 300 s after a 900-second window start
 
 
 async def test_start_lists_windows_and_seeds_coherent_books_on_the_real_exchange() -> None:
@@ -44,7 +45,9 @@ async def test_start_lists_windows_and_seeds_coherent_books_on_the_real_exchange
 
 
 async def test_the_book_moves_several_times_a_second_and_takers_trade() -> None:
-    clock = SimClock()
+    # Five minutes into a 15-minute window: near a window's end the fair value is pinned near
+    # 0 or 1, ladders stop changing and makers rightly stop re-quoting.
+    clock = SimClock(start=MID_WINDOW)
     exchange = Exchange(clock)
     driver = MarketDriver(
         exchange, clock, None, assets=("btc",), seed=9, window_seconds=900, taker_probability=0.3

@@ -274,14 +274,8 @@ async def test_ws_drop_freeze_and_malformed(
 async def _user_socket(
     http: aiohttp.ClientSession, sim: RunningSimulator, trader: Trader
 ) -> aiohttp.ClientWebSocketResponse:
-    assert trader.creds is not None
     ws = await http.ws_connect(sim.clob_ws_url + "/user")
-    auth = {
-        "apiKey": trader.creds.api_key,
-        "secret": trader.creds.api_secret,
-        "passphrase": trader.creds.api_passphrase,
-    }
-    await ws.send_json({"type": "user", "auth": auth})
+    await ws.send_json({"type": "user", "auth": trader.ws_auth()})
     await ws.send_str("PING")
     assert (await ws.receive(timeout=3)).data == "PONG"
     return ws

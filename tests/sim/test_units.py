@@ -1,4 +1,4 @@
-"""Exact venue units: micro conversions, formatting, notional and fee rounding."""
+"""Exact venue units: micro conversions, parsing, formatting, notional and fee rounding."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from polyexec.sim.units import (
     fmt_decimal,
     fmt_micro,
     notional_micro,
+    parse_decimal,
     shares_for_budget,
     taker_fee_micro,
     to_micro,
@@ -48,3 +49,11 @@ def test_a_budget_buys_what_it_can_pay_for(budget: int, mills: int) -> None:
     shares = shares_for_budget(budget, price)
     assert notional_micro(shares, price) <= budget
     assert notional_micro(shares + 1, price) >= budget - 1
+
+
+def test_parse_decimal_reads_numbers_and_refuses_the_rest() -> None:
+    assert parse_decimal("0.52") == D("0.52")
+    assert parse_decimal(5) == D(5)
+    for bad in ("abc", "", None, "NaN", "Infinity", "-inf"):
+        with pytest.raises(ValueError, match="decimal number"):
+            parse_decimal(bad)

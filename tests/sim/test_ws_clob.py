@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -32,6 +33,24 @@ async def next_event(ws: aiohttp.ClientWebSocketResponse, event_type: str, **mat
             if event.get("event_type") == event_type and all(event.get(k) == v for k, v in match.items()):
                 return event
     raise AssertionError(f"no {event_type} event {match}")
+
+
+async def read_up_to_pong(ws: aiohttp.ClientWebSocketResponse) -> list[str]:
+    """Send ``PING`` and return the ids of the events that arrive before its ``PONG``."""
+    await ws.send_str("PING")
+    ids = []
+    while (frame := await receive(ws)) != "PONG":
+        ids.append(frame["id"])
+    return ids
+
+
+async def _place(
+    trader: Trader, http: aiohttp.ClientSession, sim: RunningSimulator, token: str, price: float
+) -> str:
+    """Post a 5-share BUY for ``trader``; returns its order id."""
+    status, placed = await trader.request(http, "POST", sim.base_url, "/order", trader.order(token, price, 5))
+    assert status == 200
+    return str(placed["orderID"])
 
 
 async def test_market_channel_dump_ping_and_updates(
@@ -123,10 +142,9 @@ async def test_user_channel_order_and_trade_events(
     exchange.add_market(other)
     up = market.up_token_id
     alice = Trader("alice")
-    creds = await alice.register(http, sim.base_url)
-    auth = {"apiKey": creds.api_key, "secret": creds.api_secret, "passphrase": creds.api_passphrase}
+    await alice.register(http, sim.base_url)
     async with http.ws_connect(sim.clob_ws_url + "/user") as ws:
-        await ws.send_json({"type": "user", "auth": auth, "markets": [market.condition_id]})
+        await ws.send_json({"type": "user", "auth": alice.ws_auth(), "markets": [market.condition_id]})
         await ws.send_str("PING")
         assert await receive(ws) == "PONG"
         status, elsewhere = await alice.request(
@@ -166,23 +184,9 @@ async def test_user_channel_dynamic_market_subscriptions(
     other = make_market(window_start=market.window_start + 900)
     sim.simulator.exchange.add_market(other)
     alice = Trader("alice")
-    creds = await alice.register(http, sim.base_url)
-    auth = {"apiKey": creds.api_key, "secret": creds.api_secret, "passphrase": creds.api_passphrase}
-
-    async def place(token: str, price: float) -> str:
-        status, placed = await alice.request(
-            http, "POST", sim.base_url, "/order", alice.order(token, price, 5)
-        )
-        assert status == 200
-        return str(placed["orderID"])
-
-    async def read_up_to_pong(ws: aiohttp.ClientWebSocketResponse) -> list[str]:
-        await ws.send_str("PING")
-        ids = []
-        while (frame := await receive(ws)) != "PONG":
-            ids.append(frame["id"])
-        return ids
-
+    await alice.register(http, sim.base_url)
+    auth = alice.ws_auth()
+    place = partial(_place, alice, http, sim)
     async with http.ws_connect(sim.clob_ws_url + "/user") as ws:
         await ws.send_json({"type": "user", "auth": auth, "markets": [market.condition_id]})
         assert await read_up_to_pong(ws) == []
@@ -205,23 +209,9 @@ async def test_user_channel_unsubscribe_on_an_every_market_socket(
     other = make_market(window_start=market.window_start + 900)
     sim.simulator.exchange.add_market(other)
     alice = Trader("alice")
-    creds = await alice.register(http, sim.base_url)
-    auth = {"apiKey": creds.api_key, "secret": creds.api_secret, "passphrase": creds.api_passphrase}
-
-    async def place(token: str, price: float) -> str:
-        status, placed = await alice.request(
-            http, "POST", sim.base_url, "/order", alice.order(token, price, 5)
-        )
-        assert status == 200
-        return str(placed["orderID"])
-
-    async def read_up_to_pong(ws: aiohttp.ClientWebSocketResponse) -> list[str]:
-        await ws.send_str("PING")
-        ids = []
-        while (frame := await receive(ws)) != "PONG":
-            ids.append(frame["id"])
-        return ids
-
+    await alice.register(http, sim.base_url)
+    auth = alice.ws_auth()
+    place = partial(_place, alice, http, sim)
     async with http.ws_connect(sim.clob_ws_url + "/user") as ws:
         await ws.send_json({"type": "user", "auth": auth})  # no markets: every market
         in_first = await place(market.up_token_id, 0.20)

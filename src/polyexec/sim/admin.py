@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Awaitable, Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -47,7 +47,7 @@ from aiohttp import web
 from polyexec.sim.accounts import Account
 from polyexec.sim.contracts import SimMarket
 from polyexec.sim.errors import VenueError
-from polyexec.sim.units import fmt_decimal, fmt_micro, to_micro
+from polyexec.sim.units import fmt_decimal, fmt_micro, parse_decimal, to_micro
 from polyexec.sim.venue import Venue, json_body, json_response, venue_of
 from polyexec.sim.wire import order_json, trade_json
 
@@ -78,12 +78,9 @@ async def _object(request: web.Request) -> dict[str, Any]:
 
 def _decimal(value: Any, name: str) -> Decimal:
     try:
-        number = Decimal(str(value))
-    except InvalidOperation as exc:
-        raise VenueError(f"{name} must be a decimal number (got {value!r})") from exc
-    if not number.is_finite():
-        raise VenueError(f"{name} must be a finite decimal number (got {value!r})")
-    return number
+        return parse_decimal(value)
+    except ValueError as exc:
+        raise VenueError(f"{name}: {exc}") from exc
 
 
 def account_json(venue: Venue, account: Account) -> dict[str, Any]:

@@ -22,12 +22,7 @@ from decimal import Decimal
 from polyexec.sim.accounts import Account
 from polyexec.sim.errors import VenueError
 from polyexec.sim.records import BUY, Order, OrderRequest
-from polyexec.sim.units import (
-    MICRO,
-    fmt_decimal,
-    notional_micro,
-    to_micro,
-)
+from polyexec.sim.units import fmt_decimal, fmt_micro, from_micro, notional_micro, to_micro
 
 __all__ = ["IMMEDIATE", "ORDER_TYPES", "OrderTerms", "check_funds", "order_terms", "tick_error"]
 
@@ -95,12 +90,12 @@ def order_terms(
         if side == BUY:
             budget = pusd
             if pusd < to_micro(min_marketable_buy):
-                raise _size_error(oid, Decimal(pusd) / MICRO, min_marketable_buy)
+                raise _size_error(oid, from_micro(pusd), min_marketable_buy)
     else:
         if price % tick != 0 or not tick <= price <= 1 - tick:
             raise tick_error(oid, price, tick)
         if shares < to_micro(min_size):
-            raise _size_error(oid, Decimal(shares) / MICRO, min_size)
+            raise _size_error(oid, from_micro(shares), min_size)
     expiration = 0
     if request.order_type == "GTD":
         if request.expiration < now_s + gtd_min_lifetime_s:
@@ -131,8 +126,7 @@ def check_funds(order: Order, account: Account, taker_cost: int | None = None) -
         have = account.available_shares(order.asset_id)
     if need > have:
         raise VenueError(
-            f"not enough balance / allowance: balance: {fmt_decimal(Decimal(have) / MICRO)}, "
-            f"order amount: {fmt_decimal(Decimal(need) / MICRO)}",
+            f"not enough balance / allowance: balance: {fmt_micro(have)}, order amount: {fmt_micro(need)}",
             code="INVALID_ORDER_NOT_ENOUGH_BALANCE",
             order_id=order.id,
         )

@@ -26,7 +26,7 @@ import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
@@ -39,6 +39,7 @@ from polyexec.sim.faults import FaultRegistry
 from polyexec.sim.rate_limits import RateLimiter
 from polyexec.sim.rest_public import public_routes
 from polyexec.sim.rest_trading import trading_routes
+from polyexec.sim.units import parse_decimal
 from polyexec.sim.venue import VENUE_KEY, Venue, error_middleware, fault_middleware
 from polyexec.sim.ws_clob import ClobHub
 
@@ -277,9 +278,9 @@ def run_foreground(config: SimConfig) -> int:
 
 def _decimal_arg(text: str) -> Decimal:
     try:
-        value = Decimal(text)
-    except InvalidOperation as exc:
-        raise argparse.ArgumentTypeError(f"not a decimal number: {text!r}") from exc
+        value = parse_decimal(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
     if value < 0:
         raise argparse.ArgumentTypeError("must not be negative")
     return value

@@ -31,7 +31,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from polyexec.sim.contracts import FaultView, SimClock, WsChannel
 from polyexec.sim.feed_socket import FeedSocket
@@ -223,17 +223,10 @@ class BinanceFeed:
         sock = FeedSocket(ws, request, WsChannel.BINANCE, self._faults)
         conn = _Connection(sock, streams, combined, time_unit == "MICROSECOND")
         self._connections.add(conn)
-        writer = asyncio.create_task(sock.run_writer(), name="binance-writer")
         try:
-            async for msg in ws:
-                if msg.type == WSMsgType.TEXT:
-                    sock.send(orjson.dumps(self._control(conn, msg.data)).decode())
-                elif msg.type == WSMsgType.ERROR:
-                    break
+            await sock.serve(lambda text: sock.send(orjson.dumps(self._control(conn, text)).decode()))
         finally:
             self._connections.discard(conn)
-            writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
         return ws
 
     # -- control messages (SUBSCRIBE & co.) ---------------------------------------------

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from polyexec.sim.contracts import FaultView
 
@@ -46,8 +47,9 @@ def malformed_copy(frame: str) -> str:
 class FeedSocket:
     """The sending half of one websocket connection of a feed.
 
-    Create it after ``ws.prepare(request)``, run :meth:`run_writer` as a task for the life
-    of the connection, and call :meth:`send` from anywhere on the event loop.
+    Create it after ``ws.prepare(request)``, await :meth:`serve` for the life of the
+    connection (or run :meth:`run_writer` as a task and read the socket yourself), and call
+    :meth:`send` from anywhere on the event loop.
     """
 
     def __init__(
@@ -102,6 +104,20 @@ class FeedSocket:
         transport = self._request.transport
         if transport is not None:
             transport.abort()
+
+    async def serve(self, on_text: Callable[[str], None]) -> None:
+        """Run the writer and hand every text frame the client sends to ``on_text``, until the
+        connection closes; the connection's handler awaits this for the life of the socket."""
+        writer = asyncio.create_task(self.run_writer(), name=f"sim-{self.channel}-writer")
+        try:
+            async for msg in self.ws:
+                if msg.type == WSMsgType.TEXT:
+                    on_text(msg.data)
+                elif msg.type == WSMsgType.ERROR:
+                    break
+        finally:
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
 
     async def run_writer(self) -> None:
         """Drain the queue until the socket closes; the connection's handler owns this task."""

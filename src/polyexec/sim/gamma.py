@@ -33,6 +33,7 @@ from aiohttp import web
 from polyexec.sim.contracts import SimClock, SimExchange
 from polyexec.sim.schedule import UP, MarketWindow, WindowSchedule
 from polyexec.sim.underlying import AssetProfile
+from polyexec.sim.units import fmt_decimal
 
 __all__ = ["GammaApi", "iso_utc", "window_title"]
 
@@ -227,25 +228,24 @@ class GammaApi:
             up = (bid + ask) / 2
         else:
             up = bid if bid is not None else ask if ask is not None else Decimal("0.5")
-        return [str(up.normalize()), str((1 - up).normalize())]
+        return [fmt_decimal(up), fmt_decimal(1 - up)]
 
     # -- handlers ------------------------------------------------------------------------
 
     async def _event_by_slug(self, request: web.Request) -> web.Response:
-        window = self._schedule.get(request.match_info["slug"])
-        if window is None:
-            return web.json_response(
-                {"error": f"no event with slug {request.match_info['slug']!r}"}, status=404
-            )
-        return web.json_response(self.event_json(window))
+        return self._by_slug(request, "event", self.event_json)
 
     async def _market_by_slug(self, request: web.Request) -> web.Response:
-        window = self._schedule.get(request.match_info["slug"])
+        return self._by_slug(request, "market", self.market_json)
+
+    def _by_slug(
+        self, request: web.Request, kind: str, render: Callable[[MarketWindow], dict[str, Any]]
+    ) -> web.Response:
+        slug = request.match_info["slug"]
+        window = self._schedule.get(slug)
         if window is None:
-            return web.json_response(
-                {"error": f"no market with slug {request.match_info['slug']!r}"}, status=404
-            )
-        return web.json_response(self.market_json(window))
+            return web.json_response({"error": f"no {kind} with slug {slug!r}"}, status=404)
+        return web.json_response(render(window))
 
     async def _events(self, request: web.Request) -> web.Response:
         return self._listing(request, default_closed=None, render=self.event_json, event_ids=True)

@@ -29,6 +29,7 @@ In every case the EOA that signed must own the API key that sent the request.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,7 +168,9 @@ def parse_send_order(body: Any) -> SendOrder:
     )
 
 
+@functools.lru_cache(maxsize=8)
 def _domain_separator(exchange: str, chain_id: int) -> bytes:
+    # Two exchanges and one chain in practice: hash each domain once, not on every order.
     return keccak(
         abi_encode(
             ["bytes32", "bytes32", "bytes32", "uint256", "address"],

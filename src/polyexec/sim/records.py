@@ -129,6 +129,16 @@ class Trade:
     def seller(self) -> Order:
         return self.maker_order if self.side == BUY else self.taker_order
 
+    @property
+    def buyer_fee(self) -> int:
+        """What the buyer pays on top of the notional: the fee if the buyer is the taker."""
+        return self.fee if self.side == BUY else 0
+
+    @property
+    def seller_fee(self) -> int:
+        """What comes off the seller's proceeds: the fee if the seller is the taker."""
+        return self.fee if self.side != BUY else 0
+
 
 @dataclass(frozen=True, slots=True)
 class OrderRequest:

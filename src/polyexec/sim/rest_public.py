@@ -10,6 +10,7 @@ the SDK reads) and ``mid_price`` (what the docs show). Numbers the venue sends a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -75,19 +76,22 @@ def _side_price(exchange: Exchange, token_id: str, side: str) -> Decimal:
     return price
 
 
-def _midpoint(exchange: Exchange, token_id: str) -> Decimal:
+def _two_sided(exchange: Exchange, token_id: str, what: str) -> tuple[Decimal, Decimal]:
+    """The best bid and ask of a book with both sides; 404 ``No {what} found`` otherwise."""
     _book_market(exchange, token_id)
     bid, ask = exchange.best_bid_ask(token_id)
     if bid is None or ask is None:
-        raise VenueError("No midpoint found for the requested token id", status=404)
+        raise VenueError(f"No {what} found for the requested token id", status=404)
+    return bid, ask
+
+
+def _midpoint(exchange: Exchange, token_id: str) -> Decimal:
+    bid, ask = _two_sided(exchange, token_id, "midpoint")
     return (bid + ask) / 2
 
 
 def _spread(exchange: Exchange, token_id: str) -> Decimal:
-    _book_market(exchange, token_id)
-    bid, ask = exchange.best_bid_ask(token_id)
-    if bid is None or ask is None:
-        raise VenueError("No spread found for the requested token id", status=404)
+    bid, ask = _two_sided(exchange, token_id, "spread")
     return ask - bid
 
 
@@ -107,6 +111,20 @@ async def _batch(request: web.Request) -> list[dict[str, Any]]:
     if len(body) > _MAX_BATCH:
         raise VenueError("Payload exceeds the limit")
     return body
+
+
+async def _per_token(request: web.Request, value: Callable[[Exchange, str], Decimal]) -> web.Response:
+    """A batch answered ``{token_id: value}``; a token the single endpoint would refuse is
+    left out, as the venue does."""
+    exchange = _exchange(request)
+    out: dict[str, str] = {}
+    for item in await _batch(request):
+        token_id = str(item.get("token_id", ""))
+        try:
+            out[token_id] = fmt_decimal(value(exchange, token_id))
+        except VenueError:
+            continue
+    return json_response(out)
 
 
 async def ok(_: web.Request) -> web.Response:
@@ -158,15 +176,7 @@ async def get_midpoint(request: web.Request) -> web.Response:
 
 
 async def post_midpoints(request: web.Request) -> web.Response:
-    exchange = _exchange(request)
-    out: dict[str, str] = {}
-    for item in await _batch(request):
-        token_id = str(item.get("token_id", ""))
-        try:
-            out[token_id] = fmt_decimal(_midpoint(exchange, token_id))
-        except VenueError:
-            continue
-    return json_response(out)
+    return await _per_token(request, _midpoint)
 
 
 async def get_spread(request: web.Request) -> web.Response:
@@ -174,15 +184,7 @@ async def get_spread(request: web.Request) -> web.Response:
 
 
 async def post_spreads(request: web.Request) -> web.Response:
-    exchange = _exchange(request)
-    out: dict[str, str] = {}
-    for item in await _batch(request):
-        token_id = str(item.get("token_id", ""))
-        try:
-            out[token_id] = fmt_decimal(_spread(exchange, token_id))
-        except VenueError:
-            continue
-    return json_response(out)
+    return await _per_token(request, _spread)
 
 
 async def get_last_trade_price(request: web.Request) -> web.Response:

@@ -35,7 +35,15 @@ from polyexec.sim.orders import (
     parse_send_order,
 )
 from polyexec.sim.records import Order
-from polyexec.sim.venue import Venue, json_body, json_response, paginate, require_l2, venue_of
+from polyexec.sim.venue import (
+    Venue,
+    json_body,
+    json_response,
+    paginate,
+    require_l2,
+    retry_after_seconds,
+    venue_of,
+)
 from polyexec.sim.wire import order_json, trade_json
 
 __all__ = ["trading_routes"]
@@ -52,27 +60,23 @@ _ORDER_TIMED_OUT = "order timed out"
 # -- API keys (L1) ---------------------------------------------------------------------------
 
 
-def _l1(request: web.Request) -> tuple[str, int]:
+def _l1_key(request: web.Request, *, create: bool) -> web.Response:
+    """Create (400 if it exists) or derive the key of the L1 signer; a new EOA is funded now."""
     venue = venue_of(request)
-    return verify_l1(
+    address, nonce = verify_l1(
         request.headers, chain_id=venue.chain_id, now_s=venue.clock.now(), window_s=venue.auth_window_s
     )
+    api_key = venue.keys.create(address, nonce) if create else venue.keys.derive(address, nonce)
+    venue.exchange.ledger.open(address)
+    return json_response(api_key.creds())
 
 
 async def create_api_key(request: web.Request) -> web.Response:
-    venue = venue_of(request)
-    address, nonce = _l1(request)
-    api_key = venue.keys.create(address, nonce)
-    venue.exchange.ledger.open(address)
-    return json_response(api_key.creds())
+    return _l1_key(request, create=True)
 
 
 async def derive_api_key(request: web.Request) -> web.Response:
-    venue = venue_of(request)
-    address, nonce = _l1(request)
-    api_key = venue.keys.derive(address, nonce)
-    venue.exchange.ledger.open(address)
-    return json_response(api_key.creds())
+    return _l1_key(request, create=False)
 
 
 async def list_api_keys(request: web.Request) -> web.Response:
@@ -100,7 +104,7 @@ def _rate(request: web.Request, api_key: ApiKey, kind: str, cost: float) -> dict
         raise VenueError(
             "Too Many Requests",
             status=429,
-            extra={"retry_after_seconds": max(int(decision.retry_after + 0.999), 1)},
+            extra={"retry_after_seconds": retry_after_seconds(decision.retry_after)},
         )
     return decision.headers
 
@@ -115,7 +119,7 @@ def _trading_mode(venue: Venue, bodies: list[Any]) -> None:
         raise VenueError(_CANCEL_ONLY, status=503, code="cancel_only_mode")
     if all(isinstance(b, dict) and b.get("postOnly") is True for b in bodies):
         return
-    seconds = max(int(venue.faults.seconds_left(mode) + 0.999), 1)
+    seconds = retry_after_seconds(venue.faults.seconds_left(mode))
     raise VenueError(
         _POST_ONLY_MODE, status=503, code="post_only_mode", extra={"retry_after_seconds": seconds}
     )

@@ -28,7 +28,6 @@ a client must survive them:
 
 from __future__ import annotations
 
-import asyncio
 import random
 import string
 from collections.abc import Mapping, Sequence
@@ -37,7 +36,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from polyexec.sim.contracts import FaultView, SimClock, WsChannel
 from polyexec.sim.feed_socket import FeedSocket
@@ -211,17 +210,10 @@ class RtdsFeed:
         connection_id = "".join(self._rng.choice(_CONNECTION_ID_ALPHABET) for _ in range(16))
         conn = _Connection(sock, connection_id)
         self._connections.add(conn)
-        writer = asyncio.create_task(sock.run_writer(), name="rtds-writer")
         try:
-            async for msg in ws:
-                if msg.type == WSMsgType.TEXT:
-                    self._on_text(conn, msg.data)
-                elif msg.type == WSMsgType.ERROR:
-                    break
+            await sock.serve(lambda text: self._on_text(conn, text))
         finally:
             self._connections.discard(conn)
-            writer.cancel()
-            await asyncio.gather(writer, return_exceptions=True)
         return ws
 
     def _on_text(self, conn: _Connection, text: str) -> None:

@@ -16,7 +16,7 @@ Internal (background) accounts are not book-kept.
 from __future__ import annotations
 
 from polyexec.sim.accounts import Account, Ledger
-from polyexec.sim.records import BUY, Order, Trade, TradeStatus
+from polyexec.sim.records import Order, Trade, TradeStatus
 
 __all__ = [
     "Resolutions",
@@ -61,19 +61,16 @@ def _give_shares(account: Account, asset_id: str, amount: int, resolutions: Reso
 def settle_matched(ledger: Ledger, trade: Trade) -> None:
     buyer = _account(ledger, trade.buyer)
     seller = _account(ledger, trade.seller)
-    buyer_fee = trade.fee if trade.side == BUY else 0
-    seller_fee = trade.fee if trade.side != BUY else 0
     if buyer is not None:
-        buyer.balance -= trade.notional + buyer_fee
-        buyer.spend_allowance(trade.notional + buyer_fee)
+        buyer.balance -= trade.notional + trade.buyer_fee
+        buyer.spend_allowance(trade.notional + trade.buyer_fee)
         buyer.incoming_shares[trade.asset_id] = buyer.incoming_shares.get(trade.asset_id, 0) + trade.size
     if seller is not None:
         seller.add_shares(trade.asset_id, -trade.size)
-        seller.incoming_pusd += trade.notional - seller_fee
+        seller.incoming_pusd += trade.notional - trade.seller_fee
 
 
 def _clear_incoming(buyer: Account | None, seller: Account | None, trade: Trade) -> None:
-    seller_fee = trade.fee if trade.side != BUY else 0
     if buyer is not None:
         left = buyer.incoming_shares.get(trade.asset_id, 0) - trade.size
         if left:
@@ -81,28 +78,26 @@ def _clear_incoming(buyer: Account | None, seller: Account | None, trade: Trade)
         else:
             buyer.incoming_shares.pop(trade.asset_id, None)
     if seller is not None:
-        seller.incoming_pusd -= trade.notional - seller_fee
+        seller.incoming_pusd -= trade.notional - trade.seller_fee
 
 
 def settle_mined(ledger: Ledger, trade: Trade, resolutions: Resolutions) -> None:
     buyer = _account(ledger, trade.buyer)
     seller = _account(ledger, trade.seller)
     _clear_incoming(buyer, seller, trade)
-    seller_fee = trade.fee if trade.side != BUY else 0
     if buyer is not None:
         _give_shares(buyer, trade.asset_id, trade.size, resolutions)
     if seller is not None:
-        seller.balance += trade.notional - seller_fee
+        seller.balance += trade.notional - trade.seller_fee
 
 
 def settle_failed(ledger: Ledger, trade: Trade, resolutions: Resolutions) -> None:
     buyer = _account(ledger, trade.buyer)
     seller = _account(ledger, trade.seller)
     _clear_incoming(buyer, seller, trade)
-    buyer_fee = trade.fee if trade.side == BUY else 0
     if buyer is not None:
-        buyer.balance += trade.notional + buyer_fee
-        buyer.spend_allowance(-(trade.notional + buyer_fee))
+        buyer.balance += trade.notional + trade.buyer_fee
+        buyer.spend_allowance(-(trade.notional + trade.buyer_fee))
     if seller is not None:
         _give_shares(seller, trade.asset_id, trade.size, resolutions)
 

@@ -8,7 +8,7 @@ touches a float.
 
 from __future__ import annotations
 
-from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 
 __all__ = [
     "MICRO",
@@ -17,6 +17,7 @@ __all__ = [
     "fmt_micro",
     "from_micro",
     "notional_micro",
+    "parse_decimal",
     "shares_for_budget",
     "taker_fee_micro",
     "to_micro",
@@ -41,12 +42,23 @@ def from_micro(amount: int) -> Decimal:
     return Decimal(amount) / MICRO
 
 
+def parse_decimal(value: object) -> Decimal:
+    """A finite Decimal from a JSON number or a string (``"0.52"``, ``5``); ``ValueError``
+    naming the value otherwise (``NaN`` and ``Infinity`` included)."""
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise ValueError(f"not a decimal number: {value!r}") from exc
+    if not number.is_finite():
+        raise ValueError(f"not a finite decimal number: {value!r}")
+    return number
+
+
 def fmt_decimal(value: Decimal) -> str:
     """The venue's decimal string: no exponent, no trailing zeros (``"10"``, ``"4.5"``, ``"0.52"``)."""
     if value == 0:
         return "0"
-    text = format(value.normalize(), "f")
-    return text
+    return format(value.normalize(), "f")
 
 
 def fmt_micro(amount: int) -> str:

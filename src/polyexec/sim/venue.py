@@ -41,6 +41,7 @@ __all__ = [
     "json_response",
     "paginate",
     "require_l2",
+    "retry_after_seconds",
     "venue_of",
 ]
 
@@ -150,8 +151,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_response({"error": "Internal Server Error"}, status=500)
 
 
-def _retry_after(seconds: float) -> str:
-    return str(max(int(seconds + 0.999), 1))
+def retry_after_seconds(seconds: float) -> int:
+    """A wait as the whole seconds of a ``Retry-After`` (rounded up, at least 1)."""
+    return max(int(seconds + 0.999), 1)
 
 
 def fault_response(name: str, retry_after: float) -> web.Response:
@@ -160,7 +162,9 @@ def fault_response(name: str, retry_after: float) -> web.Response:
         return json_response({"error": "Too Early"}, status=425)
     if name == "http_429":
         return json_response(
-            {"error": "Too Many Requests"}, status=429, headers={"Retry-After": _retry_after(retry_after)}
+            {"error": "Too Many Requests"},
+            status=429,
+            headers={"Retry-After": str(retry_after_seconds(retry_after))},
         )
     return json_response({"error": "Internal Server Error"}, status=500)
 
