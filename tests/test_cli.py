@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from polyexec.cli import EXIT_NOT_BUILT, EXIT_OK, EXIT_USAGE, HANDLERS, build_parser, main
+from polyexec.cli import EXIT_NOT_BUILT, EXIT_OK, EXIT_USAGE, HANDLERS, build_parser, main, sim_config
 from polyexec.config import Settings
 
 COMMANDS = ("live", "paper", "test", "sim", "status", "config")
@@ -288,9 +288,27 @@ def test_polyexec_sim_serves_on_loopback_and_stops_cleanly_on_sigterm(tmp_path: 
         assert exports["CLOB_HOST"].startswith("http://127.0.0.1:")
         with urllib.request.urlopen(exports["CLOB_HOST"] + "/time", timeout=10) as response:
             assert abs(int(response.read()) - time.time()) < 60
+        with urllib.request.urlopen(exports["CLOB_HOST"] + "/ok", timeout=10) as response:
+            assert json.loads(response.read()) == "OK"
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == EXIT_OK
     finally:
         if process.poll() is None:
             process.kill()
         process.communicate(timeout=30)  # drains and closes the pipes
+
+
+def test_sim_flags_become_the_simulator_settings() -> None:
+    args = build_parser().parse_args(
+        ["sim", "--port", "0", "--seed", "7", "--assets", "btc, sol", "--start-balance", "50"]
+    )
+    config = sim_config(args)
+    assert (config.port, config.seed, config.assets, str(config.start_balance)) == (
+        0,
+        7,
+        ("btc", "sol"),
+        "50",
+    )
+    assert config.auth_window_s == 60.0
+    fast = sim_config(build_parser().parse_args(["sim", "--speed", "10"]))
+    assert (fast.clock_speed, fast.auth_window_s) == (10.0, None)

@@ -27,7 +27,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import TYPE_CHECKING, Final, TypeVar
 
 import orjson
 
@@ -44,6 +44,9 @@ from polyexec.config import (
     parse_port,
 )
 
+if TYPE_CHECKING:
+    from polyexec.sim.app import SimConfig
+
 __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_NOT_BUILT",
@@ -56,6 +59,7 @@ __all__ = [
     "load_cli_settings",
     "main",
     "refuse_without_live_gate",
+    "sim_config",
 ]
 
 EXIT_OK: Final = 0
@@ -140,12 +144,11 @@ def run_test_market(args: argparse.Namespace) -> int:
     raise CommandUnavailable("test market", "the venue client", "venue adapters")
 
 
-def run_sim(args: argparse.Namespace) -> int:
-    # Imported here: the simulator pulls in aiohttp and eth_account, which other commands
-    # should not pay for at start-up.
-    from polyexec.sim.app import SimConfig, run_foreground
+def sim_config(args: argparse.Namespace) -> SimConfig:
+    """The simulator's settings from the ``polyexec sim`` flags."""
+    from polyexec.sim.app import SimConfig
 
-    config = SimConfig(
+    return SimConfig(
         host=args.host,
         port=args.port,
         seed=args.seed,
@@ -156,7 +159,14 @@ def run_sim(args: argparse.Namespace) -> int:
         # Clients stamp auth headers with wall time: a sped-up clock would make them all stale.
         auth_window_s=60.0 if args.speed == 1.0 else None,
     )
-    return run_foreground(config)
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    # Imported here: the simulator pulls in aiohttp and eth_account, which other commands
+    # should not pay for at start-up.
+    from polyexec.sim.app import run_foreground
+
+    return run_foreground(sim_config(args))
 
 
 def run_status(args: argparse.Namespace) -> int:

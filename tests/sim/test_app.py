@@ -5,22 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from typing import Any
 
 import aiohttp
-import httpx
 
 from polyexec.sim.app import (
     RunningSimulator,
     SimConfig,
-    build_parser,
-    config_from_args,
-    main,
     start_simulator,
 )
 from tests.sim.conftest import FAST_EXCHANGE, Trader, eventually
@@ -63,50 +54,6 @@ async def test_with_the_market_driver() -> None:
                 assert (resp.status, await resp.json()) == (200, {"closed": 0})
     finally:
         await running.stop()
-
-
-def test_cli_arguments() -> None:
-    args = build_parser().parse_args(
-        ["--port", "0", "--seed", "7", "--assets", "btc, sol", "--start-balance", "50"]
-    )
-    config = config_from_args(args)
-    assert (config.port, config.seed, config.assets, str(config.start_balance)) == (
-        0,
-        7,
-        ("btc", "sol"),
-        "50",
-    )
-    assert config.auth_window_s == 60.0
-    fast = config_from_args(build_parser().parse_args(["--speed", "10"]))
-    assert (fast.clock_speed, fast.auth_window_s) == (10.0, None)
-    assert main(["--speed", "0"]) == 2
-
-
-def test_polyexec_sim_runs_in_the_foreground_and_stops_on_sigterm() -> None:
-    code = "import sys; from polyexec.sim.app import main; sys.exit(main(['--port', '0', '--assets', 'btc']))"
-    with subprocess.Popen(
-        [sys.executable, "-c", code],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    ) as process:
-        try:
-            assert process.stdout is not None
-            env: dict[str, str] = {}
-            deadline = time.monotonic() + 20
-            while "RTDS_WS_URL" not in env and time.monotonic() < deadline:
-                line = process.stdout.readline()
-                if line.strip().startswith("export "):
-                    name, _, value = line.strip().removeprefix("export ").partition("=")
-                    env[name] = value
-            assert set(env) == {"CLOB_HOST", "CLOB_WS_URL", "GAMMA_HOST", "BINANCE_WS_URL", "RTDS_WS_URL"}
-            assert httpx.get(env["CLOB_HOST"] + "/ok", timeout=5).json() == "OK"
-            process.send_signal(signal.SIGTERM)
-            assert process.wait(timeout=15) == 0
-        finally:
-            if process.poll() is None:
-                process.kill()
 
 
 # -- whole-app determinism ---------------------------------------------------------------------

@@ -7,8 +7,8 @@
   exchange alone (CLOB REST, CLOB websockets and ``/sim``).
 * :func:`start_simulator`: run it in-process on a free port (``port=0``); returns a
   :class:`RunningSimulator` with the URLs a client needs and ``await stop()``.
-* :func:`run_foreground` / :func:`main`: ``polyexec sim``: print the URLs and the
-  environment variables, run until Ctrl-C or SIGTERM, stop cleanly.
+* :func:`run_foreground`: ``polyexec sim`` (its flags are parsed by :mod:`polyexec.cli`):
+  print the URLs and the environment variables, run until Ctrl-C or SIGTERM, stop cleanly.
 
 Routes: CLOB REST at ``/``, ``/ws/market`` and ``/ws/user``, admin at ``/sim/...``, and from
 the driver ``/gamma/...``, ``/binance/...`` and ``/rtds``. Timed exchange work (trade status
@@ -17,15 +17,13 @@ changes, heartbeat lapses, GTD expiry) runs every ``process_interval_s`` of real
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
 import signal
 import socket
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -39,11 +37,10 @@ from polyexec.sim.faults import FaultRegistry
 from polyexec.sim.rate_limits import RateLimiter
 from polyexec.sim.rest_public import public_routes
 from polyexec.sim.rest_trading import trading_routes
-from polyexec.sim.units import parse_decimal
 from polyexec.sim.venue import VENUE_KEY, Venue, error_middleware, fault_middleware
 from polyexec.sim.ws_clob import ClobHub
 
-__all__ = ["RunningSimulator", "SimConfig", "Simulator", "main", "run_foreground", "start_simulator"]
+__all__ = ["RunningSimulator", "SimConfig", "Simulator", "run_foreground", "start_simulator"]
 
 _log = logging.getLogger(__name__)
 
@@ -274,61 +271,3 @@ def run_foreground(config: SimConfig) -> int:
         print(f"polyexec sim: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-def _decimal_arg(text: str) -> Decimal:
-    try:
-        value = parse_decimal(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-    if value < 0:
-        raise argparse.ArgumentTypeError("must not be negative")
-    return value
-
-
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    """The ``polyexec sim`` flags (pass a sub-parser to add them to it)."""
-    parser = parser or argparse.ArgumentParser(prog="polyexec sim", description="Run the venue simulator.")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 = any free port)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for prices, flow and ids (default 0)")
-    parser.add_argument("--window-seconds", type=int, default=900, help="market window length (default 900)")
-    parser.add_argument("--assets", default="btc,eth", help="comma-separated assets (default btc,eth)")
-    parser.add_argument(
-        "--start-balance",
-        type=_decimal_arg,
-        default=Decimal(1000),
-        help="pUSD for a new account (default 1000)",
-    )
-    parser.add_argument(
-        "--speed", type=float, default=1.0, help="simulated seconds per real second (default 1)"
-    )
-    return parser
-
-
-def config_from_args(args: argparse.Namespace) -> SimConfig:
-    assets = tuple(a.strip().lower() for a in str(args.assets).split(",") if a.strip())
-    if args.speed <= 0:
-        raise ValueError("--speed must be positive")
-    config = SimConfig(
-        host=args.host,
-        port=args.port,
-        seed=args.seed,
-        window_seconds=args.window_seconds,
-        assets=assets,
-        start_balance=args.start_balance,
-        clock_speed=args.speed,
-    )
-    # Clients stamp auth headers with wall time: a sped-up clock would make them all stale.
-    return replace(config, auth_window_s=None) if args.speed != 1.0 else config
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``polyexec sim [--host] [--port] [--seed] [--window-seconds] [--assets] [--start-balance]``."""
-    args = build_parser().parse_args(argv)
-    try:
-        config = config_from_args(args)
-    except ValueError as exc:
-        print(f"polyexec sim: {exc}", file=sys.stderr)
-        return 2
-    return run_foreground(config)
