@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 from pydantic import PrivateAttr, SecretStr, model_validator
@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     """Polygon JSON-RPC endpoint for on-chain reads and approvals."""
     approvals_auto: bool = False
     """Send missing pUSD/CTF approvals automatically (on-chain transactions cost gas)."""
+    rate_limit_tier: Literal["standard", "copper", "bronze", "silver"] = "standard"
+    """The account's per-signer rate-limit tier (docs §2.5): standard = orders 40/s burst 60,
+    cancels 80/s burst 120. polyexec paces itself to stay inside it."""
 
     # --- endpoints (bases: polyexec appends the paths)
     clob_host: HttpUrl = "https://clob.polymarket.com"

@@ -192,6 +192,10 @@ class ClobTransport:
         """Sign authenticated requests with ``l2`` from now on (e.g. after creating a key)."""
         self._l2 = l2
 
+    def use_server_clock(self, server_clock: ServerClock | None) -> None:
+        """Stamp L1/L2 headers with ``server_clock`` from now on (once its offset is measured)."""
+        self._server_clock = server_clock
+
     def now_s(self) -> int:
         """The timestamp for L1/L2 headers: the venue's clock when a server clock is set."""
         if self._server_clock is not None:
