@@ -337,8 +337,12 @@ async def test_listing_guards(scripted: tuple[FakeClob, ClobClient]) -> None:
     fake.answers.append(
         answer(200, {"data": [{"id": "t-1", "status": "TRADE_STATUS_MATCHED"}], "next_cursor": "LTE="})
     )
-    with pytest.raises(BadResponse, match=r"get_trades: trades\[0\]"):
-        await client.get_trades()
+    # One unreadable trade is counted and skipped: it must not block every resync.
+    assert await client.get_trades() == []
+    assert client.skipped_items["get_trades"] == 1
+    fake.answers.append(answer(200, {"data": [{"id": "0x01", "status": "LIVE"}], "next_cursor": "LTE="}))
+    assert await client.get_open_orders() == []
+    assert client.skipped_items["get_open_orders"] == 1
 
 
 async def test_a_cancel_list_is_split_for_the_cancel_bucket(scripted: tuple[FakeClob, ClobClient]) -> None:

@@ -17,7 +17,9 @@ def _settings(running: RunningSimulator, **values: object) -> Settings:
     return Settings(**values).with_simulator_urls(running.base_url)  # type: ignore[arg-type]
 
 
-async def test_open_derives_credentials_and_measures_the_clock(sim: RunningSimulator, trader_key: str) -> None:
+async def test_open_derives_credentials_and_measures_the_clock(
+    sim: RunningSimulator, trader_key: str
+) -> None:
     settings = _settings(sim, polymarket_private_key=trader_key)
     async with await VenueSession.open(settings) as session:
         assert session.credentials_derived
@@ -31,7 +33,8 @@ async def test_open_derives_credentials_and_measures_the_clock(sim: RunningSimul
         await discovery.refresh()
         market = current_market(sim, "btc")
         found = discovery.current("btc")
-        assert found is not None and found.condition_id == market.condition_id
+        assert found is not None
+        assert found.condition_id == market.condition_id
         assert await session.client.post_heartbeat("") != ""
 
 

@@ -311,3 +311,21 @@ def test_feed_stats_snapshot_reports_ages_and_latency() -> None:
 def test_recording_feed_satisfies_the_protocol() -> None:
     feed: FeedProtocol = RecordingFeed()
     assert feed.stale_after() is None
+
+
+async def test_cancelling_the_runner_closes_the_socket() -> None:
+    closed = asyncio.Event()
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.wait_closed()
+        closed.set()
+
+    stats = FeedStats("test")
+    runner = ReconnectingWebSocket("", RecordingFeed(), stats=stats, policy=FAST)
+    async with server(handler) as url:
+        runner._url = url
+        async with running(runner):
+            await eventually(lambda: runner.connected)
+        assert not runner.connected
+        assert stats.snapshot(0.0)["connected"] is False
+        await asyncio.wait_for(closed.wait(), 5)

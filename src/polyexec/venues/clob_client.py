@@ -34,6 +34,7 @@ cancelled, charged afterwards, as the venue does).
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any, Final, Literal
 
@@ -104,6 +105,9 @@ class ClobClient(ClobPublicClient):
         super().__init__(transport)
         self._signer = signer
         self._credentials: ApiCredentials | None = None
+        self.skipped_items: Counter[str] = Counter()
+        """Listing items that could not be decoded, by operation: counted and skipped, so one
+        unreadable trade (a new status, a malformed field) cannot block every resync."""
         if credentials is not None:
             self._install(credentials, replace=False)
 
@@ -434,7 +438,13 @@ class ClobClient(ClobPublicClient):
     async def get_open_orders(self, *, condition_id: str = "", token_id: str = "") -> list[VenueOrder]:
         """``GET /data/orders``: our open orders (all pages), optionally of one market/token."""
         items = await self._pages("/data/orders", self._filters(condition_id, token_id), "get_open_orders")
-        return [decode_venue_order(item, "get_open_orders", f"orders[{i}]") for i, item in enumerate(items)]
+        orders = []
+        for index, item in enumerate(items):
+            try:
+                orders.append(decode_venue_order(item, "get_open_orders", f"orders[{index}]"))
+            except BadResponse as exc:
+                self._skip("get_open_orders", exc)
+        return orders
 
     async def get_trades(
         self,
@@ -457,8 +467,12 @@ class ClobClient(ClobPublicClient):
             try:
                 trades.append(parse_trade(item, rest=True))
             except ValueError as exc:  # UserMessageError names the field
-                raise BadResponse(f"trades[{index}]: {exc}", operation="get_trades") from None
+                self._skip("get_trades", BadResponse(f"trades[{index}]: {exc}", operation="get_trades"))
         return trades
+
+    def _skip(self, operation: str, error: BadResponse) -> None:
+        self.skipped_items[operation] += 1
+        _log.error("listing_item_skipped", operation=operation, error=str(error))
 
     def _balance_params(self, asset_type: AssetType, token_id: str, operation: str) -> dict[str, str]:
         if asset_type not in ("COLLATERAL", "CONDITIONAL"):

@@ -61,7 +61,9 @@ def credentials_from_settings(settings: Settings) -> ApiCredentials | None:
     )
     if api_key is None or secret is None or passphrase is None:
         return None
-    return ApiCredentials(api_key.get_secret_value(), secret.get_secret_value(), passphrase.get_secret_value())
+    return ApiCredentials(
+        api_key.get_secret_value(), secret.get_secret_value(), passphrase.get_secret_value()
+    )
 
 
 class VenueSession:
@@ -92,7 +94,9 @@ class VenueSession:
         return self.client.credentials
 
     @classmethod
-    async def open(cls, settings: Settings, *, authenticate: bool = True, timeout_s: float = 5.0) -> VenueSession:
+    async def open(
+        cls, settings: Settings, *, authenticate: bool = True, timeout_s: float = 5.0
+    ) -> VenueSession:
         """Measure the clock and, with ``authenticate``, make sure the account has L2
         credentials (deriving them if needed). Raises the venue's error, or ``ValueError`` when
         authentication needs a key that is not configured."""
@@ -130,7 +134,9 @@ class VenueSession:
     def heartbeat(self, *, interval_s: float = 5.0, unhealthy_after_s: float = 8.0) -> HeartbeatMonitor:
         """A heartbeat loop for this account (start it with ``run()``; it arms the venue's
         dead-man switch, which cancels every open order if the beats stop)."""
-        return HeartbeatMonitor(self.client.post_heartbeat, interval_s=interval_s, unhealthy_after_s=unhealthy_after_s)
+        return HeartbeatMonitor(
+            self.client.post_heartbeat, interval_s=interval_s, unhealthy_after_s=unhealthy_after_s
+        )
 
     def discovery(self, *, window_seconds: int = 900) -> MarketDiscovery:
         """Market discovery for the configured assets, with CLOB market info from this client."""

@@ -224,7 +224,14 @@ class ReconnectingWebSocket:
         self._drop_reason = None
         self.stats.record_connect(opened_at)
         _log.info("ws_connected", feed=name, connects=self.stats.connects)
-        reason = await self._serve(connection)
+        try:
+            reason = await self._serve(connection)
+        except asyncio.CancelledError:
+            # Stopped from outside: close the socket now, not whenever it is collected.
+            self._connection = None
+            self.stats.connected_at = None
+            connection.transport.abort()
+            raise
         lived = self._clock() - opened_at
         self._connection = None
         with contextlib.suppress(Exception):
