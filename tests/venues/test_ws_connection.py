@@ -329,3 +329,27 @@ async def test_cancelling_the_runner_closes_the_socket() -> None:
         assert not runner.connected
         assert stats.snapshot(0.0)["connected"] is False
         await asyncio.wait_for(closed.wait(), 5)
+
+
+async def test_a_peer_that_stops_answering_text_pings_is_dropped() -> None:
+    connections = 0
+
+    async def handler(ws: ServerConnection) -> None:
+        nonlocal connections
+        connections += 1
+        async for message in ws:
+            if message == "PING" and connections > 1:
+                await ws.send("PONG")  # the first connection never answers
+
+    stats = FeedStats("test")
+    feed = RecordingFeed()
+    runner = ReconnectingWebSocket(
+        "", feed, stats=stats, policy=FAST, text_ping="PING", ping_interval_s=0.02, keepalive_timeout_s=0.1
+    )
+    async with server(handler) as url:
+        runner._url = url
+        async with running(runner):
+            await eventually(lambda: connections >= 2)
+            await asyncio.sleep(0.3)  # three keepalive timeouts: the answering peer is kept
+            assert connections == 2
+    assert feed.closes[0].startswith("keepalive")

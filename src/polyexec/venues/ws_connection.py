@@ -17,7 +17,9 @@ message, react to a gap). What the runner guarantees:
   past that the runner drops the connection and reconnects. ``PONG`` replies do not count as
   data.
 * **Keepalive.** An optional application-level text ping (Polymarket's ``PING`` every 10 s)
-  besides the protocol-level pings websockets answers by itself.
+  besides the protocol-level pings websockets answers by itself; with ``keepalive_timeout_s``
+  a peer that stops answering it (no ``PONG``) is dropped even on a feed that is quiet by
+  nature (the user channel).
 * **A gap is reported.** Every lost connection calls :meth:`FeedProtocol.on_close`, so the
   feed can mark books untrusted and resync: the venue does not replay what was missed.
 
@@ -118,7 +120,9 @@ class ReconnectingWebSocket:
 
     ``url`` may be a callable, evaluated at each attempt (a feed whose URL lists its current
     streams). ``text_ping`` is sent every ``ping_interval_s`` while connected (None: no
-    application ping); ``ws_ping_interval_s`` is the protocol-level ping (None: off).
+    application ping); ``keepalive_timeout_s`` drops the connection when no ``PONG`` came back
+    for that long (None: not checked); ``ws_ping_interval_s`` is the protocol-level ping
+    (None: off).
     """
 
     def __init__(
@@ -130,6 +134,7 @@ class ReconnectingWebSocket:
         policy: ReconnectPolicy | None = None,
         text_ping: str | None = None,
         ping_interval_s: float = 10.0,
+        keepalive_timeout_s: float | None = None,
         ws_ping_interval_s: float | None = 20.0,
         max_message_bytes: int = 4 * 1024 * 1024,
         clock: Callable[[], float] = time.monotonic,
@@ -141,6 +146,8 @@ class ReconnectingWebSocket:
         self.policy = policy or ReconnectPolicy()
         self._text_ping = text_ping
         self._ping_interval_s = ping_interval_s
+        self._keepalive_timeout_s = keepalive_timeout_s
+        self._last_keepalive_reply: float | None = None
         self._ws_ping_interval_s = ws_ping_interval_s
         self._max_message_bytes = max_message_bytes
         self._clock = clock
@@ -282,6 +289,7 @@ class ReconnectingWebSocket:
             async for frame in connection:
                 received_at = clock()
                 if isinstance(frame, str) and frame in KEEPALIVE_REPLIES:
+                    self._last_keepalive_reply = received_at
                     continue
                 stats.record_message(received_at)
                 try:
@@ -296,8 +304,21 @@ class ReconnectingWebSocket:
         return self._drop_reason or "closed by server"
 
     async def _ping(self, connection: ClientConnection, text: str) -> None:
+        """Send ``text`` every ping interval; with a keepalive timeout, drop a connection
+        whose peer stopped answering (no ``PONG`` for that long)."""
+        started = self._clock()
         while True:
             await asyncio.sleep(self._ping_interval_s)
+            limit = self._keepalive_timeout_s
+            if limit is not None:
+                last = self._last_keepalive_reply
+                reference = started if last is None or last < started else last
+                silent = self._clock() - reference
+                if silent > limit:
+                    _log.warning("ws_keepalive_lost", feed=self.stats.name, silent_s=round(silent, 3))
+                    self._drop_reason = f"keepalive: no reply to {text!r} for {silent:.1f} s"
+                    connection.transport.abort()
+                    return
             try:
                 await connection.send(text)
             except ConnectionClosed:
