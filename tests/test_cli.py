@@ -12,7 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from polyexec.cli import EXIT_NOT_BUILT, EXIT_OK, EXIT_USAGE, HANDLERS, build_parser, main, sim_config
+from polyexec.cli import (
+    EXIT_FAILED,
+    EXIT_NOT_BUILT,
+    EXIT_OK,
+    EXIT_USAGE,
+    HANDLERS,
+    build_parser,
+    main,
+    sim_config,
+)
 from polyexec.config import Settings
 
 COMMANDS = ("live", "paper", "test", "sim", "status", "config")
@@ -57,8 +66,8 @@ def test_help_lists_every_command(capsys: Capture) -> None:
         (["paper"], ["--sim", "--env-file"]),
         (["test"], ["connection", "limit", "market"]),
         (["test", "connection"], ["--sim"]),
-        (["test", "limit"], ["--sim", "--price", "--size", "--asset", "--outcome"]),
-        (["test", "market"], ["--sim", "--size", "--max-price"]),
+        (["test", "limit"], ["--sim", "--price", "--size", "--asset", "--outcome", "--timeout"]),
+        (["test", "market"], ["--sim", "--amount", "--max-price", "--yes", "--asset", "--timeout"]),
         (
             ["sim"],
             ["--host", "--port", "--seed", "--window-seconds", "--assets", "--start-balance", "--speed"],
@@ -178,9 +187,6 @@ def test_bad_config_stops_every_config_reading_command(
         ["paper"],
         ["paper", "--sim"],
         ["live", "--sim"],
-        ["test", "connection"],
-        ["test", "limit", "--sim"],
-        ["test", "market", "--sim", "--max-price", "0.6"],
         ["status", "--addr", "127.0.0.1:8787"],
     ],
 )
@@ -204,6 +210,13 @@ def test_real_money_commands_refuse_without_the_gate(
     assert code == EXIT_USAGE
     assert "LIVE_TRADING" in err
     assert "not built" not in err  # the gate is checked first
+
+
+def test_test_market_also_wants_yes_for_real_money(capsys: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LIVE_TRADING", GATE)
+    code, _, err = run(capsys, "test", "market")
+    assert code == EXIT_USAGE
+    assert "--yes" in err
 
 
 def test_live_passes_the_gate_when_confirmed(capsys: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -312,3 +325,30 @@ def test_sim_flags_become_the_simulator_settings() -> None:
     assert config.auth_window_s == 60.0
     fast = sim_config(build_parser().parse_args(["sim", "--speed", "10"]))
     assert (fast.clock_speed, fast.auth_window_s) == (10.0, None)
+
+
+# ---------------------------------------------------------------------------- smoke checks, end to end
+
+
+@pytest.mark.parametrize(
+    ("argv", "steps"),
+    [
+        (["test", "connection", "--sim"], 10),
+        (["test", "limit", "--sim"], 8),
+        (["test", "market", "--sim", "--asset", "eth", "--outcome", "down"], 5),
+    ],
+)
+def test_smoke_checks_pass_against_the_built_in_simulator(
+    capsys: Capture, argv: list[str], steps: int
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == EXIT_OK, out + err
+    assert f"all {steps} checks passed" in out
+    assert "Traceback" not in err
+
+
+def test_a_failing_smoke_check_exits_1(capsys: Capture) -> None:
+    code, out, _ = run(capsys, "test", "limit", "--sim", "--price", "0.99")
+    assert code == EXIT_FAILED
+    assert "[FAIL] place post-only order" in out
+    assert "crosses book" in out

@@ -23,11 +23,12 @@ and an exit code, never a traceback.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import orjson
 
@@ -43,11 +44,15 @@ from polyexec.config import (
     parse_host_port,
     parse_port,
 )
+from polyexec.logging_setup import configure_logging
 
 if TYPE_CHECKING:
     from polyexec.sim.app import SimConfig
+    from polyexec.smoke.checklist import Checklist
+    from polyexec.smoke.orders import OrderTarget
 
 __all__ = [
+    "EXIT_FAILED",
     "EXIT_INTERRUPTED",
     "EXIT_NOT_BUILT",
     "EXIT_OK",
@@ -63,6 +68,8 @@ __all__ = [
 ]
 
 EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+"""The command ran and failed (a smoke check with a failing step, a port already taken)."""
 EXIT_USAGE: Final = 2
 """Bad arguments, bad settings, or live trading not confirmed."""
 EXIT_NOT_BUILT: Final = 3
@@ -125,23 +132,83 @@ def run_paper(args: argparse.Namespace) -> int:
     raise CommandUnavailable("paper", "the execution engine", "execution engine")
 
 
+def _configure_check_logging(settings: Settings) -> None:
+    """Checks print their checklist on stdout; logs go to LOG_DIR and, from warnings up, stderr."""
+    level = "debug" if settings.log_level == "debug" else "warning"
+    configure_logging(settings, level=level, stream=sys.stderr, console=True)
+
+
+def _run_check(
+    settings: Settings, sim: bool, check: Callable[[Settings], Coroutine[Any, Any, Checklist]]
+) -> int:
+    """Run one smoke check (against an in-process simulator with ``--sim``), print its
+    checklist, and return 0 only if every step passed."""
+    from polyexec.sim_mode import simulated_venue
+
+    async def run() -> Checklist:
+        if not sim:
+            _configure_check_logging(settings)
+            return await check(settings)
+        async with simulated_venue(settings) as venue:
+            _configure_check_logging(venue.settings)  # redacts the generated key too
+            _say(f"polyexec: --sim: simulator at {venue.simulator.base_url}")
+            return await check(venue.settings)
+
+    checklist = asyncio.run(run())
+    print(checklist.render())
+    return EXIT_OK if checklist.passed else EXIT_FAILED
+
+
 def run_test_connection(args: argparse.Namespace) -> int:
-    load_cli_settings(args)
-    raise CommandUnavailable("test connection", "the venue client", "venue adapters")
+    from polyexec.smoke.connection import check_connection
+
+    settings = load_cli_settings(args)
+    return _run_check(settings, args.sim, lambda s: check_connection(s, timeout_s=args.timeout))
+
+
+def _order_target(args: argparse.Namespace, settings: Settings) -> OrderTarget:
+    from polyexec.core.models import Outcome
+    from polyexec.smoke.orders import OrderTarget
+
+    asset = args.asset or settings.market_assets[0]
+    return OrderTarget(asset=asset, outcome=Outcome.UP if args.outcome == "up" else Outcome.DOWN)
 
 
 def run_test_limit(args: argparse.Namespace) -> int:
+    from polyexec.smoke.orders import check_limit
+
     settings = load_cli_settings(args)
     if refuse_without_live_gate("test limit", settings, args.sim):
         return EXIT_USAGE
-    raise CommandUnavailable("test limit", "the venue client", "venue adapters")
+    target = _order_target(args, settings)
+    return _run_check(
+        settings,
+        args.sim,
+        lambda s: check_limit(s, target, price=args.price, size=args.size, timeout_s=args.timeout),
+    )
 
 
 def run_test_market(args: argparse.Namespace) -> int:
+    from polyexec.smoke.orders import check_market
+
     settings = load_cli_settings(args)
     if refuse_without_live_gate("test market", settings, args.sim):
         return EXIT_USAGE
-    raise CommandUnavailable("test market", "the venue client", "venue adapters")
+    if not args.sim and not args.yes:
+        _say(
+            f"polyexec test market: this spends real money (about ${args.amount} plus fees, bought "
+            "then sold back at market): add --yes to confirm"
+        )
+        return EXIT_USAGE
+    target = _order_target(args, settings)
+    slippage = settings.risk_limits().max_slippage_cents / 100
+    return _run_check(
+        settings,
+        args.sim,
+        lambda s: check_market(
+            s, target, amount=args.amount, max_price=args.max_price, slippage=slippage, timeout_s=args.timeout
+        ),
+    )
 
 
 def sim_config(args: argparse.Namespace) -> SimConfig:
@@ -308,12 +375,15 @@ when POLYMARKET_API_KEY is not set), balance and allowances, the market and user
 channels, and the Binance and RTDS streams. Places no orders."""
 _LIMIT_HELP = f"""\
 Sign and post one post-only GTC BUY at --price (default 0.01, far below the market so it rests),
-confirm the venue lists it, then cancel it. Proves signing and auth end to end without trading.
-A real order: needs LIVE_TRADING={LIVE_TRADING_CONFIRMATION} unless --sim."""
+confirm it is open over REST and on the user channel, cancel it, and confirm it is gone on both.
+Proves signing, auth and the order lifecycle without trading. Prints a checklist; exit 0 only if
+every step passed. A real order: needs LIVE_TRADING={LIVE_TRADING_CONFIRMATION} unless --sim."""
 _MARKET_HELP = f"""\
-Buy --size shares of the current window with one FOK order no worse than --max-price, wait for
-the trade to be CONFIRMED, and report fill price, fee and latency. Spends real money: needs
-LIVE_TRADING={LIVE_TRADING_CONFIRMATION} unless --sim."""
+A real round trip: buy --amount dollars (default $1) of the current window with one FOK order no
+worse than --max-price, wait for the trade to be CONFIRMED, then sell the shares back with one FOK
+order no worse than the best bid less MAX_SLIPPAGE_CENTS, and wait for CONFIRMED again. Reports
+fill prices, fees and what the round trip cost. Spends real money: needs --yes and
+LIVE_TRADING={LIVE_TRADING_CONFIRMATION}, unless --sim."""
 _SIM_COMMAND_HELP = """\
 Run the built-in Polymarket + Binance + Gamma simulator on one loopback port: CLOB REST at /,
 CLOB WebSockets at /ws/market and /ws/user, Gamma at /gamma, Binance streams at /binance,
@@ -352,7 +422,7 @@ def _command(
     return parser
 
 
-def _add_order_target(parser: argparse.ArgumentParser) -> None:
+def _add_order_target(parser: argparse.ArgumentParser, *, timeout: float) -> None:
     parser.add_argument(
         "--asset",
         type=_asset,
@@ -363,7 +433,18 @@ def _add_order_target(parser: argparse.ArgumentParser) -> None:
         "--outcome", choices=("up", "down"), default="up", help="outcome to buy (default: up)"
     )
     parser.add_argument("--sim", action="store_true", help=_SIM_HELP)
+    _add_timeout(parser, timeout)
     _add_env_file(parser)
+
+
+def _add_timeout(parser: argparse.ArgumentParser, default: float) -> None:
+    parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=default,
+        metavar="S",
+        help=f"seconds each step may take (default: {default:g})",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -393,22 +474,32 @@ def build_parser() -> argparse.ArgumentParser:
         checks, "connection", "reach and authenticate; no orders", _CONNECTION_HELP, "test connection"
     )
     connection.add_argument("--sim", action="store_true", help=_SIM_HELP)
+    _add_timeout(connection, 15.0)
     _add_env_file(connection)
     limit = _command(checks, "limit", "post one resting order and cancel it", _LIMIT_HELP, "test limit")
     limit.add_argument("--price", type=_price, default=Decimal("0.01"), help="limit price (default: 0.01)")
     limit.add_argument("--size", type=_positive, default=Decimal(5), help="shares (default: 5, the minimum)")
-    _add_order_target(limit)
+    _add_order_target(limit, timeout=15.0)
     market = _command(
         checks, "market", "buy the minimum once and wait for it to settle", _MARKET_HELP, "test market"
     )
-    market.add_argument("--size", type=_positive, default=Decimal(5), help="shares (default: 5, the minimum)")
+    market.add_argument(
+        "--amount",
+        type=_positive,
+        default=Decimal(1),
+        metavar="USD",
+        help="dollars to buy for (default: 1, the venue's smallest marketable BUY)",
+    )
     market.add_argument(
         "--max-price",
         type=_price,
         default=None,
-        help="worst price accepted (default: best ask + MAX_SLIPPAGE_CENTS)",
+        help="worst price accepted for the BUY (default: best ask + MAX_SLIPPAGE_CENTS)",
     )
-    _add_order_target(market)
+    market.add_argument(
+        "--yes", action="store_true", help="confirm spending real money (not needed with --sim)"
+    )
+    _add_order_target(market, timeout=30.0)
 
     sim = _command(commands, "sim", "run the built-in venue simulator on loopback", _SIM_COMMAND_HELP, "sim")
     sim.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")

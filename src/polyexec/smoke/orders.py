@@ -1,0 +1,370 @@
+"""``polyexec test limit`` and ``polyexec test market``: real orders, smallest possible.
+
+**test limit** proves signing, auth and the order lifecycle without trading: one post-only
+GTC BUY far below the market (default 5 shares at $0.01: $0.05 at stake), seen open over REST
+and on the user channel, cancelled, and seen gone on both. If anything fails after the order
+was placed, it is cancelled anyway and the checklist says whether that worked.
+
+**test market** proves taking liquidity end to end: a FOK BUY of ``amount`` dollars (default
+$1, the venue's smallest marketable BUY) no worse than ``max_price``, waited on until its trade
+is CONFIRMED; then a FOK SELL of the shares bought no worse than the best bid less the
+slippage allowance, waited on until CONFIRMED. It reports fill prices, fees and the round
+trip's cost. Sizes are floored to the venue's 2 decimals, so a few hundredths of a share can
+stay behind (reported).
+
+Both use the daemon's own parts: :class:`~polyexec.venues.venue_session.VenueSession`,
+market discovery, the fast signer, the CLOB client and the user feed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+from polyexec.config import Settings
+from polyexec.core.events import FeedEvent, UserOrderEvent, UserOrderEventKind, UserTradeEvent
+from polyexec.core.models import ONE, FeeSchedule, Market, OrderType, Outcome, Side, TradeStatus
+from polyexec.core.pricing import Rounding, quantize_price, taker_fee
+from polyexec.smoke.checklist import Checklist
+from polyexec.smoke.waiting import EventCollector, background, poll_until
+from polyexec.venues.clob_client import ClobClient
+from polyexec.venues.clob_responses import PostOrderResult, VenueOrder
+from polyexec.venues.order_factory import limit_order, market_order
+from polyexec.venues.user_feed import UserFeed, user_channel_url
+from polyexec.venues.venue_session import VenueSession
+
+__all__ = ["OrderTarget", "check_limit", "check_market"]
+
+_CENT = Decimal("0.01")
+_OPEN_STATUSES = frozenset({"LIVE", "DELAYED", "UNMATCHED"})
+
+
+@dataclass(frozen=True, slots=True)
+class OrderTarget:
+    """Which market and outcome a smoke order goes to (default: first asset, Up)."""
+
+    asset: str
+    outcome: Outcome
+
+
+def _order_event(order_id: str, kind: UserOrderEventKind) -> Callable[[FeedEvent], bool]:
+    def match(event: FeedEvent) -> bool:
+        return isinstance(event, UserOrderEvent) and event.order_id == order_id and event.kind is kind
+
+    return match
+
+
+def _confirmed(trade_id: str) -> Callable[[FeedEvent], bool]:
+    def match(event: FeedEvent) -> bool:
+        return isinstance(event, UserTradeEvent) and event.trade_id == trade_id and event.status.is_terminal
+
+    return match
+
+
+async def _open_session(checklist: Checklist, settings: Settings, timeout_s: float) -> VenueSession | None:
+    async def open_session() -> tuple[VenueSession, str]:
+        session = await VenueSession.open(settings, timeout_s=timeout_s)
+        assert session.signer is not None
+        how = "derived" if session.credentials_derived else "configured"
+        return session, f"wallet {session.signer.maker} ({session.signer.signature_type.name}), {how} API key"
+
+    return await checklist.run("connect and authenticate", open_session, timeout_s=timeout_s)
+
+
+async def _find_market(
+    checklist: Checklist, session: VenueSession, target: OrderTarget, timeout_s: float
+) -> Market | None:
+    async def discover() -> tuple[Market, str]:
+        discovery = session.discovery()
+        await discovery.refresh()
+        market = discovery.current(target.asset)
+        if market is None:
+            raise ValueError(f"no tradable current {target.asset} 15-minute market")
+        return market, f"{market.slug}, {target.outcome.value} token, tick {market.tick_size}"
+
+    return await checklist.run("current market", discover, timeout_s=timeout_s)
+
+
+# ---------------------------------------------------------------------------- test limit
+async def check_limit(
+    settings: Settings, target: OrderTarget, *, price: Decimal, size: Decimal, timeout_s: float = 15.0
+) -> Checklist:
+    """Post one post-only GTC BUY at ``price`` for ``size`` shares, then cancel it."""
+    checklist = Checklist(f"polyexec test limit: {settings.clob_host}")
+    session = await _open_session(checklist, settings, timeout_s)
+    if session is None:
+        return checklist
+    try:
+        market = await _find_market(checklist, session, target, timeout_s)
+        if market is not None:
+            await _limit_round_trip(checklist, session, market, target, price, size, timeout_s)
+    finally:
+        await session.close()
+    return checklist
+
+
+async def _limit_round_trip(
+    checklist: Checklist,
+    session: VenueSession,
+    market: Market,
+    target: OrderTarget,
+    price: Decimal,
+    size: Decimal,
+    timeout_s: float,
+) -> None:
+    client = session.client
+    signer = session.signer
+    credentials = session.credentials
+    assert signer is not None
+    assert credentials is not None
+    token_id = market.token_for(target.outcome)
+    events = EventCollector()
+    feed = UserFeed(user_channel_url(session.settings.clob_ws_url), credentials, events)
+    async with background(feed.run()):
+        await feed.subscribe([market.condition_id])
+
+        async def place() -> tuple[PostOrderResult, str]:
+            tick = await client.get_tick_size(token_id)
+            if quantize_price(price, tick, Rounding.DOWN) != price:
+                raise ValueError(f"price {price} is not on the market's tick {tick}")
+            await poll_until(_connected(feed), timeout_s=timeout_s, interval_s=0.02)
+            order = limit_order(
+                signer,
+                token_id=token_id,
+                side=Side.BUY,
+                price=price,
+                size=size,
+                tick_size=tick,
+                neg_risk=market.neg_risk,
+                timestamp_ms=session.server_clock.now_ms(),
+            )
+            result = await client.post_order(order, OrderType.GTC, post_only=True)
+            return result, f"BUY {size} @ {price} post-only GTC: {result.status} {result.order_id[:18]}…"
+
+        placed = await checklist.run("place post-only order", place, timeout_s=timeout_s)
+        if placed is None:
+            return
+        order_id = placed.order_id
+        cancelled = False
+        try:
+
+            async def rest_open() -> tuple[VenueOrder, str]:
+                async def probe() -> VenueOrder | None:
+                    order = await client.get_order(order_id)
+                    return order if order is not None and order.status in _OPEN_STATUSES else None
+
+                order = await poll_until(probe, timeout_s=timeout_s)
+                return order, f"GET /data/order: {order.status}, {order.original_size} shares @ {order.price}"
+
+            await checklist.run("open over REST", rest_open, required=False, timeout_s=timeout_s + 1)
+
+            async def ws_open() -> tuple[bool, str]:
+                await events.wait_for(_order_event(order_id, UserOrderEventKind.PLACEMENT), timeout_s)
+                return True, "PLACEMENT event received"
+
+            await checklist.run("open on the user channel", ws_open, required=False, timeout_s=timeout_s + 1)
+
+            async def cancel() -> tuple[bool, str]:
+                result = await client.cancel_order(order_id)
+                if order_id not in result.canceled:
+                    raise ValueError(f"not cancelled: {result.not_canceled.get(order_id, 'no reason given')}")
+                return True, "DELETE /order: canceled"
+
+            cancelled = bool(await checklist.run("cancel", cancel, timeout_s=timeout_s))
+
+            async def rest_gone() -> tuple[bool, str]:
+                async def probe() -> str | None:
+                    order = await client.get_order(order_id)
+                    if order is None:
+                        return "no longer listed"
+                    return order.status if order.status not in _OPEN_STATUSES else None
+
+                status = await poll_until(probe, timeout_s=timeout_s)
+                return True, f"GET /data/order: {status}"
+
+            await checklist.run("gone over REST", rest_gone, required=False, timeout_s=timeout_s + 1)
+
+            async def ws_gone() -> tuple[bool, str]:
+                await events.wait_for(_order_event(order_id, UserOrderEventKind.CANCELLATION), timeout_s)
+                return True, "CANCELLATION event received"
+
+            await checklist.run("gone on the user channel", ws_gone, required=False, timeout_s=timeout_s + 1)
+        finally:
+            if not cancelled:
+                await _cancel_left_over(checklist, session, order_id)
+
+
+async def _cancel_left_over(checklist: Checklist, session: VenueSession, order_id: str) -> None:
+    """The check failed with our order possibly still resting: take it down."""
+    try:
+        result = await session.client.cancel_order(order_id)
+    except Exception as exc:  # report, never mask the original failure
+        checklist.fail("clean-up cancel", f"could not cancel {order_id}: {exc}; cancel it by hand")
+        return
+    if order_id in result.canceled:
+        checklist.fail("clean-up cancel", f"order {order_id[:18]}… cancelled after the failure")
+
+
+def _connected(feed: UserFeed) -> Callable[[], Coroutine[Any, Any, bool | None]]:
+    async def probe() -> bool | None:
+        return True if feed.connected else None
+
+    return probe
+
+
+# ---------------------------------------------------------------------------- test market
+@dataclass(frozen=True, slots=True)
+class _Fill:
+    shares: Decimal
+    cost: Decimal
+    fee: Decimal
+    trades: int
+
+    @property
+    def average_price(self) -> Decimal:
+        return (self.cost / self.shares).quantize(Decimal("0.0001")) if self.shares else Decimal(0)
+
+
+async def check_market(
+    settings: Settings,
+    target: OrderTarget,
+    *,
+    amount: Decimal,
+    max_price: Decimal | None,
+    slippage: Decimal,
+    timeout_s: float = 30.0,
+) -> Checklist:
+    """Buy ``amount`` dollars with one FOK order, wait for CONFIRMED, sell it back the same way."""
+    checklist = Checklist(f"polyexec test market: {settings.clob_host}")
+    session = await _open_session(checklist, settings, timeout_s)
+    if session is None:
+        return checklist
+    try:
+        market = await _find_market(checklist, session, target, timeout_s)
+        if market is not None:
+            await _market_round_trip(
+                checklist, session, market, target, amount, max_price, slippage, timeout_s
+            )
+    finally:
+        await session.close()
+    return checklist
+
+
+async def _market_round_trip(
+    checklist: Checklist,
+    session: VenueSession,
+    market: Market,
+    target: OrderTarget,
+    amount: Decimal,
+    max_price: Decimal | None,
+    slippage: Decimal,
+    timeout_s: float,
+) -> None:
+    client = session.client
+    credentials = session.credentials
+    assert credentials is not None
+    token_id = market.token_for(target.outcome)
+    events = EventCollector()
+    feed = UserFeed(user_channel_url(session.settings.clob_ws_url), credentials, events)
+    async with background(feed.run()):
+        await feed.subscribe([market.condition_id])
+        await poll_until(_connected(feed), timeout_s=timeout_s, interval_s=0.02)
+
+        async def buy() -> tuple[_Fill, str]:
+            book = await poll_until(lambda: _book_with(client, token_id, Side.BUY), timeout_s=timeout_s)
+            tick, best_ask = book
+            worst = max_price if max_price is not None else min(best_ask + slippage, ONE - tick)
+            worst = quantize_price(worst, tick, Rounding.DOWN, clamp=True)
+            fill = await _take(session, market, token_id, Side.BUY, amount, worst, tick, events, timeout_s)
+            return fill, (
+                f"FOK BUY ${amount} (ask {best_ask}, worst {worst}): {fill.shares} shares @ "
+                f"{fill.average_price}, fee ${fill.fee}, {fill.trades} trade(s) CONFIRMED"
+            )
+
+        bought = await checklist.run("buy (FOK) until CONFIRMED", buy, timeout_s=timeout_s * 2)
+        if bought is None:
+            return
+        shares = bought.shares.quantize(_CENT, rounding=ROUND_DOWN)
+        if shares <= 0:
+            checklist.fail("sell (FOK) until CONFIRMED", f"bought {bought.shares} shares: nothing to sell")
+            return
+
+        async def sell() -> tuple[_Fill, str]:
+            tick, best_bid = await poll_until(
+                lambda: _book_with(client, token_id, Side.SELL), timeout_s=timeout_s
+            )
+            worst = quantize_price(max(best_bid - slippage, tick), tick, Rounding.UP, clamp=True)
+            fill = await _take(session, market, token_id, Side.SELL, shares, worst, tick, events, timeout_s)
+            left = bought.shares - fill.shares
+            return fill, (
+                f"FOK SELL {shares} shares (bid {best_bid}, worst {worst}): @ {fill.average_price}, "
+                f"fee ${fill.fee}, CONFIRMED; {left} share(s) left over"
+            )
+
+        sold = await checklist.run("sell (FOK) until CONFIRMED", sell, timeout_s=timeout_s * 2)
+        if sold is None:
+            return
+
+        async def summary() -> tuple[bool, str]:
+            spent = bought.cost + bought.fee
+            received = sold.cost - sold.fee
+            return True, f"paid ${spent}, got back ${received}: round trip cost ${spent - received}"
+
+        await checklist.run("round trip", summary)
+
+
+async def _book_with(client: ClobClient, token_id: str, side: Side) -> tuple[Decimal, Decimal] | None:
+    """(tick, best price to take) once the book has the side we need, else None."""
+    book = await client.get_book(token_id)
+    tick = book.tick_size if book.tick_size is not None else await client.get_tick_size(token_id)
+    if side is Side.BUY:
+        best = min((level.price for level in book.asks if level.size > 0), default=None)
+    else:
+        best = max((level.price for level in book.bids if level.size > 0), default=None)
+    return None if best is None else (tick, best)
+
+
+async def _take(
+    session: VenueSession,
+    market: Market,
+    token_id: str,
+    side: Side,
+    amount: Decimal,
+    worst_price: Decimal,
+    tick: Decimal,
+    events: EventCollector,
+    timeout_s: float,
+) -> _Fill:
+    """Send one FOK order and wait until each of its trades is final; the confirmed fill."""
+    assert session.signer is not None
+    order = market_order(
+        session.signer,
+        token_id=token_id,
+        side=side,
+        amount=amount,
+        worst_price=worst_price,
+        tick_size=tick,
+        neg_risk=market.neg_risk,
+        timestamp_ms=session.server_clock.now_ms(),
+    )
+    result = await session.client.post_order(order, OrderType.FOK)
+    if not result.trade_ids:
+        raise ValueError(f"the FOK order {result.status} without a trade")
+    return await _confirmed_fill(result.trade_ids, events, market.fee, timeout_s)
+
+
+async def _confirmed_fill(
+    trade_ids: tuple[str, ...], events: EventCollector, schedule: FeeSchedule, timeout_s: float
+) -> _Fill:
+    shares = cost = fee = Decimal(0)
+    for trade_id in trade_ids:
+        final = await events.wait_for(_confirmed(trade_id), timeout_s)
+        assert isinstance(final, UserTradeEvent)
+        if final.status is not TradeStatus.CONFIRMED:
+            raise ValueError(f"trade {trade_id} ended {final.status.value}: the fill did not happen")
+        shares += final.size
+        cost += final.size * final.price
+        fee += taker_fee(final.size, final.price, schedule)
+    return _Fill(shares, cost, fee, len(trade_ids))
