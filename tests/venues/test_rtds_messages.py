@@ -182,7 +182,8 @@ def test_e18_values_are_read_exactly(digits: int, timestamp: int) -> None:
     payload = {**TWAP_PAYLOAD, "full_accuracy_value": str(digits), "timestamp": timestamp}
     message = decode_rtds_frame(update("crypto_prices_twap_sixty", payload))
     assert isinstance(message, RtdsPrices)
-    assert message.prices[0].value * 10**18 == digits
+    # Compare with an exactly built Decimal: multiplying would round at the context's 28 digits.
+    assert message.prices[0].value == Decimal(f"{digits}E-18")
     assert message.prices[0].timestamp_ms == timestamp
 
 
