@@ -200,6 +200,44 @@ def test_price_change_applies_only_this_assets_changes(book: OrderBook) -> None:
     assert book.last_update_ms == 1_100
 
 
+def test_apply_levels_takes_a_batch_of_this_tokens_changes_at_one_timestamp(book: OrderBook) -> None:
+    changes = (chg(Side.BUY, "0.51", "7"), chg(Side.BUY, "0.4", "1", asset=DOWN), chg(Side.SELL, "0.52", "0"))
+    assert book.apply_levels(iter(changes), 1_100) == 2  # any iterable
+    assert book.best_bid() == lv("0.51", "7")
+    assert book.best_ask() == lv("0.53", "60")
+    assert book.counters.updates_applied == 2
+    assert book.counters.foreign_events == 0
+    assert book.last_update_ms == 1_100
+    assert book.apply_levels((chg(Side.BUY, "0.49", "1"),), 1_050) == 1
+    assert book.last_update_ms == 1_100  # never backwards
+
+
+def test_apply_levels_with_no_change_for_this_token_touches_nothing(book: OrderBook) -> None:
+    crossing_for_down = chg(Side.BUY, "0.9", "1", asset=DOWN, top=("0.9", "0.1"))
+    assert book.apply_levels((crossing_for_down,), 1_100) == 0
+    assert book.trusted
+    assert book.last_update_ms == 1_000
+    assert book.counters.updates_applied == 0
+
+
+def test_apply_levels_drops_only_this_tokens_changes_while_awaiting_a_snapshot() -> None:
+    book = OrderBook(UP)
+    changes = (chg(Side.BUY, "0.5", "1"), chg(Side.BUY, "0.5", "1", asset=DOWN), chg(Side.SELL, "0.6", "1"))
+    assert book.apply_levels(changes, 1_100) == 0
+    assert book.counters.updates_dropped == 2
+    assert book.best_bid() is None
+    assert book.last_update_ms is None
+
+
+def test_a_malformed_level_inside_a_batch_is_skipped_and_the_rest_applied(book: OrderBook) -> None:
+    changes = (chg(Side.BUY, "0.51", "7"), chg(Side.BUY, "NaN", "1"), chg(Side.SELL, "0.525", "3"))
+    assert book.apply_levels(changes, 1_100) == 2
+    assert book.best_bid() == lv("0.51", "7")
+    assert book.best_ask() == lv("0.52", "25")
+    assert book.counters.invalid_levels == 1
+    assert book.untrusted_reason is UntrustedReason.INVALID_DATA
+
+
 # --- trust -------------------------------------------------------------------------------------
 
 
@@ -598,3 +636,38 @@ def test_fill_estimate_agrees_with_a_level_by_level_walk(levels: Levels, want: D
     assert est.complete == (remaining == 0)
     if est.vwap is not None and est.worst_price is not None and est.touch_price is not None:
         assert est.touch_price <= est.vwap <= est.worst_price
+
+
+batch_ops_st = st.lists(
+    st.tuples(
+        st.sampled_from([Side.BUY, Side.SELL]),
+        st.integers(1, 99).map(lambda n: D(n) / 100),
+        st.integers(0, 5).map(D),
+        st.booleans(),  # True: this change ends a batch
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(ops=batch_ops_st)
+def test_batched_and_one_by_one_updates_build_the_same_book(
+    ops: list[tuple[Side, Decimal, Decimal, bool]],
+) -> None:
+    batched, single = OrderBook(UP), OrderBook(UP)
+    for book in (batched, single):
+        book.apply_snapshot(snap([], []))
+    batch: list[PriceLevelChange] = []
+    for ts, (side, price, size, ends_batch) in enumerate(ops):
+        change = PriceLevelChange(UP, price, size, side)
+        assert single.apply_change(change, ts)
+        batch.append(change)
+        if ends_batch:
+            assert batched.apply_levels(batch, ts) == len(batch)
+            batch = []
+    batched.apply_levels(batch, len(ops))
+    assert batched.bids() == single.bids()
+    assert batched.asks() == single.asks()
+    assert batched.best_bid() == single.best_bid()
+    assert batched.best_ask() == single.best_ask()
+    assert batched.counters.updates_applied == single.counters.updates_applied == len(ops)

@@ -13,43 +13,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
 
 from polyexec.sim.app import RunningSimulator, SimConfig, start_simulator
 from polyexec.sim.contracts import SimMarket
-from polyexec.sim.exchange import ExchangeConfig
+from tests.sim.conftest import FAST_EXCHANGE, eventually, throwaway_key
 
-T = TypeVar("T")
+__all__ = ["add_market", "current_market", "eventually", "sim_admin", "throwaway_key"]
 
-FAST_EXCHANGE = ExchangeConfig(mined_delay_ms=60, confirmed_delay_ms=60, failed_delay_ms=60)
 FULL_CONFIG = SimConfig(port=0, exchange=FAST_EXCHANGE, process_interval_s=0.01)
 EXCHANGE_ONLY_CONFIG = SimConfig(port=0, driver=False, exchange=FAST_EXCHANGE, process_interval_s=0.01)
-
-
-def throwaway_key(label: str) -> str:
-    """A throwaway private key derived from ``label`` (never funded anywhere real)."""
-    return "0x" + hashlib.sha256(f"polyexec-venues-test:{label}".encode()).hexdigest()
-
-
-async def eventually(check: Callable[[], Awaitable[T] | T], within: float = 5.0, interval: float = 0.01) -> T:
-    """Poll ``check`` until it returns something truthy; fail after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result  # type: ignore[return-value]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {within} s")
-        await asyncio.sleep(interval)
 
 
 async def sim_admin(running: RunningSimulator, method: str, path: str, body: Any = None) -> Any:
