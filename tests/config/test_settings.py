@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from polyexec.config import Settings, StrategyFlags
 from polyexec.core.models import SignatureType
@@ -153,3 +154,10 @@ def test_simulator_urls_replace_every_venue_url() -> None:
     )
     assert settings.rtds_ws_url == "ws://127.0.0.1:8080/rtds"
     assert settings.source_of("CLOB_HOST") == "--sim"
+
+
+def test_a_validation_error_never_quotes_the_bad_value() -> None:
+    bad_key = "0x" + "ab" * 31 + "zz"
+    with pytest.raises(ValidationError) as caught:
+        Settings(polymarket_private_key=bad_key)  # type: ignore[arg-type]
+    assert "abab" not in str(caught.value)

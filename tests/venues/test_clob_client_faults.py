@@ -327,6 +327,31 @@ async def test_refused_resend_of_an_unanswered_batch(scripted: tuple[FakeClob, C
     assert by_id[second.order_id].error == "not enough balance / allowance"
 
 
+async def test_refused_resend_of_a_batch_that_cannot_be_read_back_is_ambiguous(
+    scripted: tuple[FakeClob, ClobClient],
+) -> None:
+    """As for a single order: a refusal of the resend says nothing about the lost first send,
+    so an order the venue cannot be asked about must not come back as refused."""
+    fake, client = scripted
+    first, second = scripted_order(client), scripted_order(client)
+    refusals = [
+        {"success": False, "errorMsg": "not enough balance / allowance", "orderID": order.order_id}
+        for order in (first, second)
+    ]
+
+    async def read_back(request: web.Request) -> web.Response:
+        """The venue knows the first order; reading the second fails every time."""
+        if request.path.endswith(first.order_id):
+            return web.json_response(order_answer(first.order_id))
+        return web.json_response({"error": "Internal Server Error"}, status=500)
+
+    fake.answers.extend([answer(500), answer(200, refusals), *[read_back] * 4])
+    with pytest.raises(AmbiguousOutcome, match=f"could not be read back: {second.order_id}") as caught:
+        await client.post_orders([(first, OrderType.GTC, False), (second, OrderType.GTC, False)])
+    assert caught.value.after_ambiguous
+    assert caught.value.attempts == 2
+
+
 async def test_listing_guards(scripted: tuple[FakeClob, ClobClient]) -> None:
     fake, client = scripted
     looping = {"data": [], "next_cursor": "MTAw"}

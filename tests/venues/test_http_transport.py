@@ -217,6 +217,18 @@ async def test_answers_are_decoded_json(fake_clob: FakeClob, fake_time: FakeTime
         assert await transport.request("GET", "/ok", expect_json=False) == b"OK"  # body not relied on
 
 
+async def test_an_unreadable_key_answer_is_not_quoted(fake_clob: FakeClob, fake_time: FakeTime) -> None:
+    # an L1 answer carries the API secret: an error about it goes to logs and must not show it
+    fake_clob.answers.append(answer(200, b'{"apiKey":"k","secret":"c2VjcmV0LXZhbHVl'))
+    l1 = {"POLY_ADDRESS": ADDRESS, "POLY_SIGNATURE": "0xsig", "POLY_TIMESTAMP": "1", "POLY_NONCE": "0"}
+    async with make_transport(fake_clob, fake_time) as transport:
+        with pytest.raises(BadResponse, match="derive_api_key: answer is not JSON") as caught:
+            await transport.request(
+                "GET", "/auth/derive-api-key", auth="l1", l1_headers=l1, operation="derive_api_key"
+            )
+    assert "c2VjcmV0" not in str(caught.value)
+
+
 async def test_send_reports_status_headers_and_attempts(fake_clob: FakeClob, fake_time: FakeTime) -> None:
     fake_clob.answers.extend([answer(500), answer(200, {"ok": True}, {"Poly-RateLimit-Remaining": "59"})])
     async with make_transport(fake_clob, fake_time) as transport:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import aiohttp
 import pytest
 from pydantic import SecretStr
 
 from polyexec.config import Settings
 from polyexec.core.models import SignatureType
 from polyexec.sim.app import RunningSimulator
+from polyexec.venues import venue_session
 from polyexec.venues.auth import ApiCredentials
 from polyexec.venues.venue_session import VenueSession, credentials_from_settings, signer_from_settings
 from tests.venues.conftest import current_market
@@ -62,6 +64,24 @@ async def test_authenticating_without_a_key_names_the_missing_setting(sim: Runni
     async with await VenueSession.open(_settings(sim), authenticate=False) as public:
         assert public.credentials is None
         assert await public.client.get_version() == 2
+
+
+async def test_a_failed_open_closes_its_http_session(
+    exchange_sim: RunningSimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[aiohttp.ClientSession] = []
+    real_session = aiohttp.ClientSession
+
+    def recording_session() -> aiohttp.ClientSession:
+        session = real_session()
+        opened.append(session)
+        return session
+
+    monkeypatch.setattr(venue_session.aiohttp, "ClientSession", recording_session)
+    with pytest.raises(ValueError, match="POLYMARKET_PRIVATE_KEY"):  # after the clock was measured
+        await VenueSession.open(_settings(exchange_sim))
+    assert len(opened) == 1
+    assert opened[0].closed
 
 
 def test_signer_and_credentials_follow_the_settings(trader_key: str) -> None:

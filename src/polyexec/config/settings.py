@@ -82,7 +82,10 @@ class Settings(BaseSettings):
     read the effective values with :meth:`risk_limits` and :meth:`strategy_flags`.
     """
 
-    model_config = SettingsConfigDict(frozen=True, extra="forbid", case_sensitive=False)
+    # hide_input_in_errors: a ValidationError must never quote a (bad) private key or secret.
+    model_config = SettingsConfigDict(
+        frozen=True, extra="forbid", case_sensitive=False, hide_input_in_errors=True
+    )
 
     # --- venue account (docs/polymarket-protocol.md §3, §4.3)
     polymarket_private_key: PrivateKey | None = None

@@ -227,7 +227,8 @@ class ClobClient(ClobPublicClient):
         ``success`` false and ``error`` (not an exception); a ``Duplicated`` one is resolved as
         in :meth:`post_order`. Exceptions are for the batch as a whole (as in
         :meth:`post_order`); a whole-batch refusal of a resend whose first send went unanswered
-        is an :class:`AmbiguousOutcome` (any of the orders may be placed: read them back).
+        is an :class:`AmbiguousOutcome` (any of the orders may be placed: read them back), and
+        so is a per-order refusal of such a resend when that order cannot be read back.
         ``ValueError`` for more than 15 orders or a bad combination.
         """
         if len(orders) > MAX_BATCH_ORDERS:
@@ -262,21 +263,38 @@ class ClobClient(ClobPublicClient):
         ]
         if doubtful:
             resolved = await asyncio.gather(*(self._resolve_refused(ids[i], results[i]) for i in doubtful))
+            unknown: list[str] = []
             for index, result in zip(doubtful, resolved, strict=True):
-                results[index] = result
+                if result is None:
+                    unknown.append(ids[index])
+                else:
+                    results[index] = result
+            if unknown:
+                error = AmbiguousOutcome(
+                    f"orders refused on a resend could not be read back: {', '.join(unknown)}"
+                    " (an earlier send of the batch went unanswered)",
+                    operation="post_orders",
+                    status=response.status,
+                )
+                error.attempts = response.attempts
+                error.after_ambiguous = True
+                raise error
         for order_id, result in zip(ids, results, strict=True):
             if result.success:
                 self._check_order_id(order_id, result)
         return results
 
-    async def _resolve_refused(self, order_id: str, refused: PostOrderResult) -> PostOrderResult:
+    async def _resolve_refused(self, order_id: str, refused: PostOrderResult) -> PostOrderResult | None:
         """A batch refusal that may hide a placement (a duplicate, or the resend of an unanswered
-        batch): the placed result if the venue knows the order, else the refusal."""
+        batch): the placed result if the venue knows the order, the refusal if it does not,
+        ``None`` if that cannot be told (the order could not be read back)."""
         reject = DefinitiveReject(refused.error, operation="post_orders", status=200)
         try:
             return await self._placed_earlier(order_id, reject, "post_orders")
-        except VenueError:
+        except DefinitiveReject:
             return refused
+        except AmbiguousOutcome:
+            return None
 
     async def _placed_earlier(self, order_id: str, refusal: VenueError, operation: str) -> PostOrderResult:
         """Read the order back after a refusal that may hide a placement (see :func:`_may_be_placed`).

@@ -299,7 +299,8 @@ class ClobTransport:
                     method, path, params, payload, auth, l1_headers, bucket, cost, name, timeout_s
                 )
                 if expect_json:
-                    response = replace(response, data=_decode_json(response.data, name))
+                    # An L1 answer carries the API secret: never quote it in an error.
+                    response = replace(response, data=_decode_json(response.data, name, quote=auth != "l1"))
                 return replace(response, attempts=attempt, after_ambiguous=ambiguous)
             except VenueError as exc:
                 exc.attempts = attempt
@@ -386,11 +387,13 @@ class ClobTransport:
         return ClobResponse(raw, status, response_headers, attempts=1)
 
 
-def _decode_json(raw: bytes, operation: str) -> Any:
+def _decode_json(raw: bytes, operation: str, *, quote: bool = True) -> Any:
     if not raw.strip():
         return None
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
+        if not quote:
+            raise BadResponse(f"answer is not JSON ({len(raw)} bytes)", operation=operation) from None
         snippet = raw[:80].decode("utf-8", errors="replace")
         raise BadResponse(f"answer is not JSON: {snippet!r}", operation=operation) from None

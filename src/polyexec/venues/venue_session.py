@@ -13,7 +13,9 @@
    (``RATE_LIMIT_TIER``).
 
 The session hands out the long-running parts that need the same account or clock
-(:meth:`heartbeat`, :meth:`discovery`). Close it (or use ``async with``) to release the HTTP
+(:meth:`heartbeat`, :meth:`discovery`); a long-lived process also runs
+``server_clock.run()`` as a task, which re-measures the offset every 5 minutes (``open``
+measures it once). Close it (or use ``async with``) to release the HTTP
 session; it never cancels orders by itself.
 """
 
