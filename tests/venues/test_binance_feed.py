@@ -89,6 +89,7 @@ async def test_delivers_trades_and_book_tickers_of_every_asset(sim: RunningSimul
         assert status["errors"] == 0
         assert status["legs"] == 1
         assert status["latency_ms_p50"] is not None
+        assert orjson.loads(orjson.dumps(status)) == status  # plain JSON for /status
         assert feed.stats.messages >= 6
     for symbol in ("btcusdt", "ethusdt"):
         ids = sink.trade_ids(symbol)
@@ -260,3 +261,36 @@ def test_bad_options_are_refused() -> None:
         BinanceFeed("ws://127.0.0.1:1", ["btc"], print, stale_after_s=-1)
     with pytest.raises(ValueError, match="at least one asset"):
         BinanceFeed("ws://127.0.0.1:1", [], print)
+
+
+async def test_a_second_shutdown_during_the_switch_does_not_start_another_one() -> None:
+    connections = 0
+    second_open = asyncio.Event()
+    release = asyncio.Event()
+    shutdown = orjson.dumps({"stream": "!serverShutdown", "data": {"e": "serverShutdown", "E": 5}}).decode()
+
+    async def handler(connection: ServerConnection) -> None:
+        nonlocal connections
+        connections += 1
+        number = connections
+        if number == 1:
+            await connection.send(TRADE_FRAME)
+            await connection.send(shutdown)  # starts the switch
+            await second_open.wait()
+            await connection.send(shutdown)  # again, while the new connection is not delivering yet
+        elif number == 2:
+            second_open.set()
+            await release.wait()
+            await connection.send(TRADE_FRAME.replace('"t":1', '"t":2'))
+        await connection.wait_closed()
+
+    sink = Collector()
+    async with serve(handler, "127.0.0.1", 0) as server:
+        port = next(iter(server.sockets)).getsockname()[1]
+        feed = BinanceFeed(f"ws://127.0.0.1:{port}", ["btc"], sink, policy=FAST, overlap_timeout_s=0.05)
+        async with running(feed):
+            await eventually(lambda: feed.server_shutdowns == 2)
+            release.set()
+            await eventually(lambda: feed.switchovers == 1 and feed.status()["legs"] == 1)
+            assert connections == 2
+    assert sink.trade_ids("btcusdt") == [1, 2]

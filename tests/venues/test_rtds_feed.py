@@ -78,7 +78,9 @@ async def test_backfill_then_updates_with_the_exact_settlement_twap(sim: Running
         # The backfill brings about a minute of history at once; updates follow every second.
         await eventually(lambda: len(sink.of("btc", PriceSource.CHAINLINK_TWAP_60)) >= 61, within=8.0)
         await eventually(lambda: len(sink.of("eth", PriceSource.CHAINLINK_SPOT)) >= 61, within=8.0)
-        assert feed.status()["errors"] == 0
+        status = feed.status()
+        assert status["errors"] == 0
+        assert orjson.loads(orjson.dumps(status)) == status  # plain JSON for /status
     twaps = sink.of("btc", PriceSource.CHAINLINK_TWAP_60)
     assert twaps[-1].timestamp_ms - twaps[0].timestamp_ms >= 60_000
     underlying = sim.simulator.driver.underlyings["btc"]
@@ -191,6 +193,7 @@ async def test_a_refused_subscription_is_counted() -> None:
             await eventually(lambda: feed.server_errors == 1 and feed.stats.errors == 2)
             status = feed.status()
     assert status["error_kinds"] == {"server_error": 1, "malformed": 1}
+    assert not feed.connected  # the runner closed its socket when the feed was cancelled
 
 
 def test_bad_options_are_refused() -> None:

@@ -88,6 +88,7 @@ def test_trade_statuses_pass_once_and_never_backwards() -> None:
     assert statuses(events, "t2") == ["MINED", "CONFIRMED"]
     status = feed.status()
     assert (status["duplicate_trades"], status["stale_trades"]) == (4, 2)
+    assert orjson.loads(orjson.dumps(status)) == status  # plain JSON for /status
 
 
 def test_retrying_may_go_back_to_mined() -> None:
@@ -521,6 +522,7 @@ async def test_dropped_socket_reconnects_and_rest_resync_fills_the_gap_once(trad
         status = feed.status()
         assert status["resync_events"] == 3
         assert status["reconnects"] == 1
+        assert orjson.loads(orjson.dumps(status)) == status  # plain JSON for /status
 
         # The socket works again, and a second resync of the same state passes nothing on.
         feed.request_resync()

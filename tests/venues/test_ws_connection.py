@@ -353,3 +353,43 @@ async def test_a_peer_that_stops_answering_text_pings_is_dropped() -> None:
             await asyncio.sleep(0.3)  # three keepalive timeouts: the answering peer is kept
             assert connections == 2
     assert feed.closes[0].startswith("keepalive")
+
+
+async def test_a_failing_on_open_is_counted_and_the_connection_retried() -> None:
+    class FailsFirstOpen(RecordingFeed):
+        async def on_open(self, link: WebSocketLink) -> None:
+            await super().on_open(link)
+            if self.opened == 1:
+                raise RuntimeError("subscribe bug")
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.send("data")
+        await ws.wait_closed()
+
+    feed = FailsFirstOpen()
+    stats = FeedStats("test")
+    async with server(handler) as url, running(ReconnectingWebSocket(url, feed, stats=stats, policy=FAST)):
+        await eventually(lambda: feed.opened == 2 and feed.frames == ["data"])
+    assert stats.error_kinds["on_open_failed"] == 1
+    assert feed.closes == ["subscribe failed: RuntimeError"]
+
+
+async def test_proxies_from_the_environment_are_not_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A SOCKS proxy in the environment made websockets raise ImportError (no python-socks) out
+    # of run(); an HTTP one would reroute the feed. The proxy address is a closed loopback port.
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("ws_proxy", "socks5h://127.0.0.1:9")
+
+    async def handler(ws: ServerConnection) -> None:
+        await ws.recv()
+        await ws.send("direct")
+        await ws.wait_closed()
+
+    feed = RecordingFeed()
+    async with (
+        server(handler) as url,
+        running(ReconnectingWebSocket(url, feed, stats=FeedStats("t"), policy=FAST)),
+    ):
+        await eventually(lambda: feed.frames == ["direct"])

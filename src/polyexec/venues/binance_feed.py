@@ -297,7 +297,8 @@ class BinanceFeed:
         runner, task = leg.runner, leg.task
         if runner is not None:
             self._retired_rejections += runner.stats.handshake_rejections
-            runner.force_reconnect(reason)  # aborts the socket at once (the runner's cancel does not)
+            # Abort the socket now: the cancelled task only runs its handler on its next turn.
+            runner.force_reconnect(reason)
         if task is not None:
             task.cancel()
             self._ended_tasks.append(task)
@@ -453,6 +454,8 @@ class BinanceFeed:
         # until it has caught up (no gap), then is closed.
         previous = self._active
         self._active, self._candidate = leg, None
+        # A serverShutdown that came while this leg was connecting asked for this very switch.
+        self._rotation_request = None
         self.switchovers += 1
         if self._retiring is not None:
             self._retire(self._retiring, "rotated (superseded)")

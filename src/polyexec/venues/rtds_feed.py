@@ -127,12 +127,9 @@ class RtdsFeed:
         return self._runner.connected
 
     async def run(self) -> None:
-        """Connect, subscribe, deliver and reconnect until cancelled."""
-        try:
-            await self._runner.run()
-        finally:
-            # Cancelling the runner leaves its socket open: close it here.
-            self._runner.force_reconnect("feed stopped")
+        """Connect, subscribe, deliver and reconnect until cancelled (the runner closes its
+        socket when cancelled)."""
+        await self._runner.run()
 
     def last_price_ms(self, asset: str, source: PriceSource) -> int | None:
         """Observation time of the newest price delivered for ``asset`` from ``source``."""

@@ -21,11 +21,13 @@ Dialect rules (one rule per field, the same for both sources unless said otherwi
   ones pass through (the set is open-ended).
 * **Sides** are accepted in any case (``buy`` → BUY); ``trader_side`` likewise.
 * **Timestamps** may be seconds or milliseconds, as strings or numbers: a value below
-  10^11 is seconds (10^11 s is the year 5138, 10^11 ms is 1973), and everything is returned in
-  integer milliseconds. A trade's ``timestamp_ms`` is its ``last_update`` (when the trade took its
-  current status: present in both dialects, so the WS and REST forms of one trade decode
-  **equal**), falling back to the event ``timestamp`` and then ``match_time``. An order's is the
-  event ``timestamp`` (WS) or ``created_at`` (REST, which has no event time).
+  10^11 is seconds (10^11 s is the year 5138, 10^11 ms is 1973), the market channel's rule
+  (:func:`~polyexec.venues.market_messages.parse_timestamp_ms`), and everything is returned in
+  integer milliseconds; finer units are not sent here, so 10^14 and above is refused. A
+  trade's ``timestamp_ms`` is its ``last_update`` (when the trade took its current status:
+  present in both dialects, so the WS and REST forms of one trade decode **equal**), falling
+  back to the event ``timestamp`` and then ``match_time``. An order's is the event
+  ``timestamp`` (WS) or ``created_at`` (REST, which has no event time).
 * **Numbers.** Prices and sizes are decimal strings; JSON numbers are accepted too (integers
   exactly, floats through their shortest text form). NaN, infinities, negative sizes and prices
   outside (0, 1) are errors. Booleans are never numbers.
@@ -55,9 +57,9 @@ import orjson
 from polyexec.core.events import MakerOrderFill, UserOrderEvent, UserOrderEventKind, UserTradeEvent
 from polyexec.core.models import USDC_UNIT, ZERO, Liquidity, Side, TimestampMs, TradeStatus
 from polyexec.core.order_state import StatusImplication, implication_of, normalise_venue_status
+from polyexec.venues.market_messages import parse_timestamp_ms
 
 __all__ = [
-    "SECONDS_BELOW",
     "DecodedFrame",
     "UserEvent",
     "UserMessageError",
@@ -72,14 +74,12 @@ __all__ = [
 UserEvent = UserOrderEvent | UserTradeEvent
 """What the user channel (and the REST order/trade endpoints) decode into."""
 
-SECONDS_BELOW: Final = 10**11
-"""A timestamp below this is in seconds, at or above it in milliseconds."""
-
 _ONE: Final = Decimal(1)
 _MAX_DIGITS: Final = 18
 """Numbers are refused beyond 10^18 or finer than 10^-18: no price, size or timestamp of the
 venue comes near, and the bound keeps a hostile ``1e999999999`` from costing time or memory."""
-_MAX_TIMESTAMP_MS: Final = SECONDS_BELOW * 1000
+_MAX_TIMESTAMP_MS: Final = 10**14
+"""10^11 seconds (the year 5138) in milliseconds: a larger timestamp is garbage here."""
 _MAX_FEE_BPS: Final = 10_000
 
 
@@ -207,11 +207,10 @@ def timestamp_ms(raw: object, name: str = "timestamp") -> TimestampMs:
     value = _number(raw, name)
     if value < ZERO:
         raise UserMessageError(name, f"negative timestamp {value}")
-    if value < SECONDS_BELOW:
-        value *= 1000
     if value >= _MAX_TIMESTAMP_MS:
         raise UserMessageError(name, f"implausible timestamp {value}")
-    return int(value)
+    # The seconds-or-milliseconds rule is the market channel's; it reads 0 as "not a time".
+    return parse_timestamp_ms(str(value)) or 0
 
 
 def _optional_timestamp(obj: Mapping[str, Any], name: str) -> TimestampMs:

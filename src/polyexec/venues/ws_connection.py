@@ -24,7 +24,8 @@ message, react to a gap). What the runner guarantees:
   feed can mark books untrusted and resync: the venue does not replay what was missed.
 
 The runner never raises out of :meth:`ReconnectingWebSocket.run` except ``CancelledError``;
-exceptions from the protocol's ``on_message`` are counted as errors and the message skipped.
+exceptions from the protocol's ``on_message`` are counted as errors and the message skipped,
+and one from ``on_open`` or ``on_close`` is counted and the connection retried.
 """
 
 from __future__ import annotations
@@ -174,7 +175,15 @@ class ReconnectingWebSocket:
             raise ConnectionError(f"{self.stats.name}: connection closed while sending") from exc
 
     def force_reconnect(self, reason: str) -> None:
-        """Drop the current connection now (stale data, rotation); the runner reconnects."""
+        """Drop the current connection now (stale data, rotation); the runner reconnects.
+
+        The next attempt is timed like any other end of a connection: after ``min_interval_s``
+        if the connection lived ``stable_after_s`` (a rotation of a day-old connection), with
+        the growing backoff if it was younger. That is deliberate: a young connection dropped
+        on purpose (stale, or landed on a server that announced its shutdown) was no good, and
+        a server that keeps producing such connections must not make us spin.
+        ``reason`` is what :meth:`FeedProtocol.on_close` and the stats receive; a reason
+        starting with ``"stale"`` counts as a stale reconnect."""
         connection = self._connection
         if connection is None:
             return
@@ -213,6 +222,10 @@ class ReconnectingWebSocket:
                 close_timeout=1.0,
                 max_size=self._max_message_bytes,
                 compression=None,
+                # Never through a proxy taken from the environment (feeds-and-reliability §2.1):
+                # a stray HTTPS_PROXY would reroute the feed, and a SOCKS one raises ImportError
+                # (no python-socks), which would end run() for good.
+                proxy=None,
             )
         except InvalidStatus as exc:
             self.stats.handshake_rejections += 1
@@ -273,6 +286,10 @@ class ReconnectingWebSocket:
                 return self._drop_reason or "closed during subscribe"
             except (OSError, ConnectionError) as exc:
                 return self._drop_reason or f"subscribe failed: {type(exc).__name__}"
+            except Exception as exc:  # a feed bug: reconnect (with backoff), do not end run()
+                self.stats.record_error("on_open_failed")
+                _log.error("ws_on_open_failed", feed=self.stats.name, error=repr(exc))
+                return f"subscribe failed: {type(exc).__name__}"
             return await self._read(connection)
         finally:
             for task in helpers:
