@@ -336,6 +336,8 @@ def test_sim_flags_become_the_simulator_settings() -> None:
         (["test", "connection", "--sim"], 10),
         (["test", "limit", "--sim"], 8),
         (["test", "market", "--sim", "--asset", "eth", "--outcome", "down"], 5),
+        # An asset outside MARKET_ASSETS (default btc,eth) is looked for too.
+        (["test", "limit", "--sim", "--asset", "sol", "--outcome", "down"], 8),
     ],
 )
 def test_smoke_checks_pass_against_the_built_in_simulator(

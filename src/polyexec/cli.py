@@ -166,12 +166,16 @@ def run_test_connection(args: argparse.Namespace) -> int:
     return _run_check(settings, args.sim, lambda s: check_connection(s, timeout_s=args.timeout))
 
 
-def _order_target(args: argparse.Namespace, settings: Settings) -> OrderTarget:
+def _order_target(args: argparse.Namespace, settings: Settings) -> tuple[Settings, OrderTarget]:
+    """The market and outcome of a smoke order (``--asset``, ``--outcome``), and settings whose
+    MARKET_ASSETS include that asset: discovery (and the simulator, with --sim) look at no other."""
     from polyexec.core.models import Outcome
     from polyexec.smoke.orders import OrderTarget
 
     asset = args.asset or settings.market_assets[0]
-    return OrderTarget(asset=asset, outcome=Outcome.UP if args.outcome == "up" else Outcome.DOWN)
+    if asset not in settings.market_assets:
+        settings = settings.model_copy(update={"market_assets": (*settings.market_assets, asset)})
+    return settings, OrderTarget(asset=asset, outcome=Outcome.UP if args.outcome == "up" else Outcome.DOWN)
 
 
 def run_test_limit(args: argparse.Namespace) -> int:
@@ -180,7 +184,7 @@ def run_test_limit(args: argparse.Namespace) -> int:
     settings = load_cli_settings(args)
     if refuse_without_live_gate("test limit", settings, args.sim):
         return EXIT_USAGE
-    target = _order_target(args, settings)
+    settings, target = _order_target(args, settings)
     return _run_check(
         settings,
         args.sim,
@@ -200,7 +204,7 @@ def run_test_market(args: argparse.Namespace) -> int:
             "then sold back at market): add --yes to confirm"
         )
         return EXIT_USAGE
-    target = _order_target(args, settings)
+    settings, target = _order_target(args, settings)
     slippage = settings.risk_limits().max_slippage_cents / 100
     return _run_check(
         settings,

@@ -260,6 +260,22 @@ async def test_finds_current_and_next_windows_for_every_asset(
     assert len(changes) == 1  # on_change hears only passes that changed something
 
 
+async def test_exactly_on_a_boundary_the_new_window_is_current_and_the_old_one_finished(
+    gamma: FakeGamma, http: aiohttp.ClientSession
+) -> None:
+    discovery, _, _ = discovery_for(gamma, http)
+    await discovery.refresh()
+    gamma.clock.now = float(START + W)  # now is a multiple of the window length
+    change = await discovery.refresh()
+    assert slugs(change.finished) == [market_slug("btc", START), market_slug("eth", START)]
+    assert slugs(change.added) == [market_slug("btc", START + 2 * W), market_slug("eth", START + 2 * W)]
+    current, upcoming = discovery.current("btc"), discovery.next("btc")
+    assert current is not None
+    assert upcoming is not None
+    assert (current.window_start, upcoming.window_start) == (START + W, START + 2 * W)
+    assert [m.window_start for m in discovery.markets()] == [START + W] * 2 + [START + 2 * W] * 2
+
+
 async def test_clob_parameters_win_over_gammas(gamma: FakeGamma, http: aiohttp.ClientSession) -> None:
     discovery, clob, _ = discovery_for(gamma, http)
     clob.tick_size, clob.min_size = Decimal("0.001"), Decimal(10)
