@@ -21,6 +21,7 @@ from polyexec.logging_setup import (
     SecretRedactor,
     close_logging,
     configure_logging,
+    failed_log_writes,
     get_logger,
 )
 from tests.config.support import API_SECRET, throwaway_key
@@ -187,6 +188,16 @@ def test_reconfiguring_redacts_new_secrets_in_loggers_bound_before(tmp_path: Pat
     bound.info("leak_attempt", a="second-secret-value")
     assert "second-secret-value" not in stdout.getvalue()
     assert json_lines(stdout.getvalue())[0]["a"] == REDACTED
+
+
+def test_a_closed_stream_never_raises_into_the_caller(tmp_path: Path) -> None:
+    stdout = io.StringIO()
+    configure_logging([], log_dir=tmp_path, stream=stdout)
+    stdout.close()  # e.g. stdout gone, or a test's captured stream closed after the test
+    before = failed_log_writes()
+    get_logger().warning("still fine")
+    assert failed_log_writes() == before + 1
+    assert "still fine" in (tmp_path / LOG_FILE_NAME).read_text()  # the file still got it
 
 
 def test_events_below_the_level_are_dropped(tmp_path: Path) -> None:

@@ -49,6 +49,7 @@ __all__ = [
     "SecretRedactor",
     "close_logging",
     "configure_logging",
+    "failed_log_writes",
     "get_logger",
 ]
 
@@ -135,6 +136,7 @@ class _Sinks:
         self.stream: TextIO = sys.stdout
         self.console: structlog.dev.ConsoleRenderer | None = None
         self.journald = False
+        self.failed_writes = 0
 
     def render(
         self, logger: WrappedLogger, method_name: str, event_dict: EventDict
@@ -150,12 +152,20 @@ class _Sinks:
         return (line, screen), {}
 
     def write(self, line: str, screen: str) -> None:
+        # A log line that cannot be written (stdout closed or a broken pipe, a full disk) is
+        # counted and dropped: logging must never raise into the code that logs.
         with self.lock:
             if self.file is not None:
-                self.file.write(line + "\n")
-                self.file.flush()
-            self.stream.write(screen + "\n")
-            self.stream.flush()
+                try:
+                    self.file.write(line + "\n")
+                    self.file.flush()
+                except (OSError, ValueError):
+                    self.failed_writes += 1
+            try:
+                self.stream.write(screen + "\n")
+                self.stream.flush()
+            except (OSError, ValueError):
+                self.failed_writes += 1
 
 
 class _SinkLogger:
@@ -295,6 +305,11 @@ def close_logging() -> None:
     logging.getLogger().removeHandler(_bridge)
     structlog.reset_defaults()
     _current = None
+
+
+def failed_log_writes() -> int:
+    """Log lines that could not be written since start (closed stream, broken pipe, full disk)."""
+    return _sinks.failed_writes
 
 
 def get_logger(**initial_values: object) -> FilteringBoundLogger:
