@@ -16,8 +16,9 @@ and the bulk throughput in **level updates per second** of:
 * ``parse``: :meth:`MarketMessageDecoder.decode` (JSON + checks + the core events);
 * ``apply only (books)``: :meth:`OrderBook.apply_levels` on both books, events decoded in
   advance;
-* ``parse + apply (feed)``: :meth:`MarketFeed.on_message` with a no-op sink, the production
-  path (decode, books, watchdog bookkeeping, sink dispatch, latency stats);
+* ``parse + apply (feed)``: :meth:`MarketFeed.on_message` with a no-op sink, called as the
+  socket runner calls it, on the bytes of each frame: the production path (decode, books,
+  watchdog bookkeeping, sink dispatch, latency stats);
 * ``naive``: ``json.loads`` + ``Decimal`` for every field + the dataclass constructors +
   :meth:`OrderBook.apply_price_change`, what a straightforward decoder costs.
 
@@ -228,9 +229,12 @@ class Path:
     the per-input function; ``inputs`` turns the frames into what that function takes."""
 
     label: str
-    setup: Callable[[], Callable[[Any], object]]
+    setup: Callable[[], Callable[..., object]]
     check: Callable[[], bool] | None = None
     inputs: Callable[[list[bytes]], list[Any]] | None = None
+    received_at: bool = False
+    """The function is ``MarketFeed.on_message``: call it as the socket runner does,
+    ``(frame, received_at)``, with no wrapper in between."""
 
 
 @dataclass
@@ -247,12 +251,17 @@ def _measure(paths: list[Path], frames: list[bytes], rounds: int) -> list[Measur
     (other tenants, frequency scaling) then affects all the paths of a round alike."""
     items = [path.inputs(frames) if path.inputs is not None else frames for path in paths]
     results = [Measurement() for _ in paths]
+    now = time.monotonic()
     for _ in range(rounds):
         for path, inputs, result in zip(paths, items, results, strict=True):
             run = path.setup()
             start = time.process_time()
-            for item in inputs:
-                run(item)
+            if path.received_at:
+                for item in inputs:
+                    run(item, now)
+            else:
+                for item in inputs:
+                    run(item)
             result.bulk.append(time.process_time() - start)
             if path.check is not None:
                 result.ok = path.check() and result.ok
@@ -261,8 +270,12 @@ def _measure(paths: list[Path], frames: list[bytes], rounds: int) -> list[Measur
         run = path.setup()
         record = result.samples.append
         for item in inputs:
-            begin = clock()
-            run(item)
+            if path.received_at:
+                begin = clock()
+                run(item, now)
+            else:
+                begin = clock()
+                run(item)
             record(clock() - begin)
     return results
 
@@ -297,6 +310,9 @@ def _check(books: dict[str, OrderBook] | MarketFeed, stream: MarketStream, label
     if isinstance(books, MarketFeed) and books.stats.errors:
         print(f"BUG in {label}: decode errors {dict(books.stats.error_kinds)}", file=sys.stderr)
         return False
+    if isinstance(books, MarketFeed) and books.stats.latency_ms() is None:
+        print(f"BUG in {label}: no processing latency recorded", file=sys.stderr)
+        return False
     return True
 
 
@@ -316,10 +332,10 @@ def bench_price_changes(updates: int, args: argparse.Namespace) -> tuple[float, 
             warm.decode(frame)
         return warm.decode
 
-    def feed() -> Callable[[bytes], object]:
+    def feed() -> Callable[[bytes, float], None]:
         state["feed"] = _new_feed(snapshot, warmup)
-        apply, now = state["feed"].on_message, time.monotonic()
-        return lambda frame: apply(frame, now)
+        on_message: Callable[[bytes, float], None] = state["feed"].on_message
+        return on_message
 
     def predecoded(items: list[bytes]) -> list[Any]:
         state["decoder"] = shared = MarketMessageDecoder(FeedStats("bench"))
@@ -359,7 +375,12 @@ def bench_price_changes(updates: int, args: argparse.Namespace) -> tuple[float, 
         Path("orjson.loads only", lambda: orjson.loads),
         Path("parse", decoder),
         Path("apply only (books)", books_only, lambda: _check(state["books"], stream, "apply"), predecoded),
-        Path("parse + apply (feed)", feed, lambda: _check(state["feed"], stream, "parse + apply")),
+        Path(
+            "parse + apply (feed)",
+            feed,
+            lambda: _check(state["feed"], stream, "parse + apply"),
+            received_at=True,
+        ),
         Path("naive: json + Decimal", naive, lambda: _check(state["naive"], stream, "naive")),
     ]
     ok = True
@@ -384,9 +405,8 @@ def bench_book(args: argparse.Namespace) -> None:
     size = statistics.mean(len(f) for f in frames)
     print(f"book snapshot, {levels:.0f} levels ({size:.0f} B), {len(frames):,} frames")
 
-    def feed() -> Callable[[bytes], object]:
-        apply, now = _new_feed(stream.snapshot_frame(), []).on_message, time.monotonic()
-        return lambda frame: apply(frame, now)
+    def feed() -> Callable[[bytes, float], None]:
+        return _new_feed(stream.snapshot_frame(), []).on_message
 
     def naive() -> Callable[[bytes], object]:
         book = OrderBook(UP)
@@ -407,7 +427,7 @@ def bench_book(args: argparse.Namespace) -> None:
 
     paths = [
         Path("parse", lambda: MarketMessageDecoder(FeedStats("bench")).decode),
-        Path("parse + apply (feed)", feed),
+        Path("parse + apply (feed)", feed, received_at=True),
         Path("naive: json + Decimal", naive),
     ]
     for path, measured in zip(paths, _measure(paths, frames, args.rounds), strict=True):

@@ -125,6 +125,40 @@ def test_the_generic_path_gives_the_same_events_as_the_fast_one(rec: Recorder) -
     assert rec.stats.errors == 0
 
 
+def test_compact_spaced_and_reordered_frames_decode_alike(rec: Recorder) -> None:
+    # The venue's compact form (event_type first) is recognised by its first bytes; any other
+    # layout by the "price_changes" key: both reach the fast path, with the same result.
+    frame = price_change(change(best_bid="0.5", best_ask="0.51"), change(DOWN, side="SELL"))
+    compact = json.dumps(frame, separators=(",", ":"))
+    assert compact.startswith('{"event_type":"price_change"')
+    reordered = json.dumps(
+        {**{k: v for k, v in frame.items() if k != "event_type"}, "event_type": frame["event_type"]}
+    )
+    expected = rec.decode(json.dumps(frame))
+    assert len(expected) == 1
+    for data in (compact, compact.encode(), reordered, reordered.encode()):
+        assert rec.decode(data) == expected
+    assert rec.stats.errors == 0
+
+
+SPELLINGS = st.sampled_from(["{}", " {} ", "+{}", "-{}", "00{}", "{}.0", "{}.5", "{}e0", "{:_}", "{}_"])
+TIMESTAMPS = st.builds(str.format, SPELLINGS, st.integers(min_value=10**10, max_value=10**15)) | st.text(
+    alphabet="0123456789 +-_.eE", min_size=1, max_size=18
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(TIMESTAMPS)
+def test_every_timestamp_spelling_reads_the_same_on_both_paths(timestamp: str) -> None:
+    # The fast path reads a timestamp with int(); a lower-case side sends the same frame down
+    # the generic path: the events and the errors counted must not differ.
+    fast, generic = Recorder(), Recorder()
+    fast_events = fast.decode(price_change(change(side="BUY"), ts=timestamp))
+    generic_events = generic.decode(price_change(change(side="buy"), ts=timestamp))
+    assert fast_events == generic_events
+    assert fast.kinds == generic.kinds
+
+
 def test_book_keeps_wire_order_and_reads_a_tick_size_if_present(rec: Recorder) -> None:
     (snapshot,) = rec.decode(book(tick_size="0.01"))
     assert snapshot == BookSnapshot(

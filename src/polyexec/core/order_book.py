@@ -253,7 +253,9 @@ class OrderBook:
         if self._awaiting_snapshot:
             self._counters.updates_dropped += sum(1 for change in changes if change.asset_id == asset_id)
             return 0
+        # Locals instead of attributes inside the loop; the best prices are written back once.
         bids, asks = self._bids, self._asks
+        best_bid, best_ask = self._best_bid, self._best_ask
         last: PriceLevelChange | None = None
         applied = 0
         for change in changes:
@@ -270,30 +272,32 @@ class OrderBook:
             if change.side is _BUY:
                 if size:
                     bids[price] = size
-                    if self._best_bid is None or price > self._best_bid:
-                        self._best_bid = price
+                    if best_bid is None or price > best_bid:
+                        best_bid = price
                 # Only removing the best level forces a rescan; every other removal is O(1).
-                elif bids.pop(price, None) is not None and price == self._best_bid:
-                    self._best_bid = max(bids) if bids else None
+                elif bids.pop(price, None) is not None and price == best_bid:
+                    best_bid = max(bids) if bids else None
             elif size:
                 asks[price] = size
-                if self._best_ask is None or price < self._best_ask:
-                    self._best_ask = price
-            elif asks.pop(price, None) is not None and price == self._best_ask:
-                self._best_ask = min(asks) if asks else None
+                if best_ask is None or price < best_ask:
+                    best_ask = price
+            elif asks.pop(price, None) is not None and price == best_ask:
+                best_ask = min(asks) if asks else None
         if last is None:
             return 0
+        self._best_bid, self._best_ask = best_bid, best_ask
         self._counters.updates_applied += applied
         if self._last_update_ms is None or timestamp_ms > self._last_update_ms:  # _touch, inlined
             self._last_update_ms = timestamp_ms
         # The usual outcome, an uncrossed book agreeing with the venue, costs a few
-        # comparisons; anything else goes through the full check.
-        bid, ask = self._best_bid, self._best_ask
+        # comparisons; anything else goes through the full check. The identity tests first:
+        # the market feed's decoder hands out one Decimal object per price string, so the
+        # venue's best price is usually the very object the book holds.
         venue_bid, venue_ask = last.best_bid, last.best_ask
         if (
-            (bid is None or ask is None or bid < ask)
-            and (venue_bid is None or venue_bid == bid)
-            and (venue_ask is None or venue_ask == ask)
+            (best_bid is None or best_ask is None or best_bid < best_ask)
+            and (venue_bid is best_bid or venue_bid is None or venue_bid == best_bid)
+            and (venue_ask is best_ask or venue_ask is None or venue_ask == best_ask)
         ):
             return applied
         self._check_top(venue_bid, venue_ask)

@@ -180,6 +180,7 @@ class MarketFeed:
         self._clock = clock
         self._decoder = MarketMessageDecoder(self.stats, on_invalid=self._on_invalid)
         self._decode = self._decoder.decode
+        self._record_latency = self.stats.latency_recorder()
         self._ws = ReconnectingWebSocket(
             url,
             self,
@@ -327,18 +328,22 @@ class MarketFeed:
 
     def on_message(self, data: str | bytes, received_at: float) -> None:
         """Decode a frame, apply its events to the books, then hand them to the sink."""
-        tokens = self._tokens
-        floor = self._gap_floor_s
-        for event in self._decode(data):
+        # The callables stored on the instance are read into locals first: CPython 3.11 does not
+        # specialise a method-style call of an instance attribute (``self._sink(event)``).
+        tokens, floor, decode, sink = self._tokens, self._gap_floor_s, self._decode, self._sink
+        for event in decode(data):
             if isinstance(event, PriceChange):
+                # Each touched book takes all of the event's level updates in one batch (it
+                # skips the other token's); a token met again in the event is already done.
+                changes, timestamp_ms = event.changes, event.timestamp_ms
                 delivered = False
-                for change in event.changes:
+                for change in changes:
                     token = tokens.get(change.asset_id)
                     if token is None or token.last_event is event:
                         continue
                     token.last_event = event
                     book = token.book
-                    book.apply_levels(event.changes, event.timestamp_ms)
+                    book.apply_levels(changes, timestamp_ms)
                     if not book.trusted:
                         self._after_distrust(token)
                     # Gaps shorter than the floor cannot change a silence limit: skip the
@@ -372,12 +377,13 @@ class MarketFeed:
                 token.last_event_at = received_at
                 token.events += 1
             try:
-                self._sink(event)
+                sink(event)
             except Exception as exc:  # the engine's bug must not stop the books
                 self.sink_errors += 1
                 self.stats.record_error("sink_failed")
                 self._log_throttled("sink", "market_sink_failed", error=repr(exc), failures=self.sink_errors)
-        self.stats.record_latency(self._clock() - received_at)
+        record_latency, clock = self._record_latency, self._clock
+        record_latency(clock() - received_at)
 
     def on_close(self, reason: str) -> None:
         """Updates may have been missed: nothing is trusted until its next snapshot."""
