@@ -350,7 +350,8 @@ def test_smoke_checks_pass_against_the_built_in_simulator(
 
 
 def test_a_failing_smoke_check_exits_1(capsys: Capture) -> None:
-    code, out, _ = run(capsys, "test", "limit", "--sim", "--price", "0.99")
+    # 0.0155 is off both ticks the simulated market can have (0.01, 0.001): always refused.
+    code, out, _ = run(capsys, "test", "limit", "--sim", "--price", "0.0155")
     assert code == EXIT_FAILED
     assert "[FAIL] place post-only order" in out
-    assert "crosses book" in out
+    assert "not on the market's tick" in out

@@ -20,7 +20,7 @@ from polyexec.venues.clob_client import ClobClient
 from polyexec.venues.clob_responses import PostOrderResult
 from polyexec.venues.errors import DefinitiveReject
 from polyexec.venues.order_signer import OrderSigner, SignedOrder
-from tests.venues.conftest import eventually, sim_admin
+from tests.venues.conftest import current_market, eventually, sim_admin
 
 UP = OrderTarget("btc", Outcome.UP)
 
@@ -60,7 +60,12 @@ async def test_limit_round_trip_passes(sim: RunningSimulator, trader_key: str) -
 
 
 async def test_a_crossing_limit_price_is_refused_by_the_venue(sim: RunningSimulator, trader_key: str) -> None:
-    checklist = await check_limit(_settings(sim, trader_key), UP, price=Decimal("0.99"), size=Decimal(5))
+    # The simulated market wanders (its tick too): cross at whatever its best ask is now.
+    book = sim.simulator.exchange.book(current_market(sim, "btc").up_token_id)
+    assert book is not None
+    best_ask = book.best_ask()
+    assert best_ask is not None, "the simulated book has no asks"
+    checklist = await check_limit(_settings(sim, trader_key), UP, price=best_ask, size=Decimal(5))
     placed = checklist.results[2]
     assert placed.outcome is Verdict.FAIL
     assert "crosses book" in placed.detail
@@ -68,8 +73,10 @@ async def test_a_crossing_limit_price_is_refused_by_the_venue(sim: RunningSimula
     assert await _open_orders(sim, trader_key) == []
 
 
-async def test_an_off_tick_price_is_named(sim: RunningSimulator, trader_key: str) -> None:
-    checklist = await check_limit(_settings(sim, trader_key), UP, price=Decimal("0.015"), size=Decimal(5))
+async def test_an_off_tick_price_is_named(  # 0.0155 is off both the 0.01 and the 0.001 tick
+    sim: RunningSimulator, trader_key: str
+) -> None:
+    checklist = await check_limit(_settings(sim, trader_key), UP, price=Decimal("0.0155"), size=Decimal(5))
     assert checklist.results[2].outcome is Verdict.FAIL
     assert "tick" in checklist.results[2].detail
 
