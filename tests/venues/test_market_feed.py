@@ -452,7 +452,9 @@ async def test_a_token_that_never_delivers_stops_forcing_reconnects(venue: FakeV
     async with running(feed), talking(venue, A):
         await eventually(lambda: token_status(feed, C)["unresponsive"], within=10)
         reconnects = feed.stats.reconnects
-        assert feed.stats.stale_reconnects >= 2
+        # Each watchdog firing forces a reconnect; one that fires while the socket is already
+        # reconnecting is absorbed (nothing to drop), so count at least one real stale drop.
+        assert feed.stats.stale_reconnects >= 1
         events = token_status(feed, A)["events"]
         # A keeps talking for several of C's old limits: no more reconnects because of C.
         await eventually(lambda: token_status(feed, A)["events"] >= events + 30, within=10)
