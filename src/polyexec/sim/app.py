@@ -254,6 +254,8 @@ async def _serve_until_stopped(config: SimConfig) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
+        # Event loops without signal support (Windows) raise NotImplementedError: Ctrl-C still
+        # ends the run through KeyboardInterrupt there.
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     try:

@@ -259,12 +259,13 @@ class _Fields:
 
     def side(self, key: str) -> Side:
         value = self._data.get(key)
-        if isinstance(value, str):
-            try:
-                return Side(value.strip().upper())
-            except ValueError:
-                pass
+        text = value.strip().upper() if isinstance(value, str) else None
+        if text in _SIDE_NAMES:
+            return Side(text)
         raise self.fail(key, f"is not BUY or SELL: {value!r}")
+
+
+_SIDE_NAMES: Final = frozenset(side.value for side in Side)
 
 
 def _kind(value: object) -> str:
