@@ -218,7 +218,13 @@ class Rig:
         return order
 
 
-def rig(venue: ScriptedVenue | None = None, *, equity: Decimal | None = None, **config: Any) -> Rig:
+def rig(
+    venue: ScriptedVenue | None = None,
+    *,
+    equity: Decimal | None = None,
+    ticks: dict[str, Decimal] | None = None,
+    **config: Any,
+) -> Rig:
     venue = venue or ScriptedVenue()
     clock = Clock()
     risk = RiskManager(RiskLimits())
@@ -234,6 +240,7 @@ def rig(venue: ScriptedVenue | None = None, *, equity: Decimal | None = None, **
         clock_ms=clock,
         config=OrderManagerConfig(**config),
         equity_of=None if equity is None else (lambda: equity),
+        tick_of=None if ticks is None else ticks.get,
     )
     return Rig(manager, venue, clock, risk, portfolio)
 

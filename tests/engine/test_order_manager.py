@@ -52,6 +52,11 @@ from tests.engine.order_manager_support import (
 
 D = Decimal
 
+FOK_KILL = "order 0xab is invalid. order couldn't be fully filled. FOK orders are fully filled or killed."
+FAK_KILL = (
+    "no orders found to match with FAK order. FAK orders are partially filled or killed if no match is found."
+)
+
 
 # --- submit and the answers to it ------------------------------------------------------------------
 
@@ -107,6 +112,8 @@ async def test_intents_that_cannot_be_built_are_counted_never_raised() -> None:
         (AuthError("bad key", status=401), False, 1, False),
         (VenueUnavailable("trading disabled", status=503), False, 0, True),
         (RateLimited("slow down"), False, 0, True),
+        (DefinitiveReject(f"{FOK_KILL}", status=400), True, 0, False),
+        (DefinitiveReject(f"{FAK_KILL}", status=400), True, 0, False),
     ],
 )
 async def test_refusals_reject_the_order_and_feed_the_right_breaker(
@@ -122,6 +129,25 @@ async def test_refusals_reject_the_order_and_feed_the_right_breaker(
     assert (status["api_unhealthy_since_ms"] is not None) is unhealthy
     assert r.manager.status()["rejected"] == 1
     assert r.manager.open_orders() == []
+
+
+async def test_orders_are_signed_on_the_live_tick_not_the_markets_listed_one() -> None:
+    # The venue moved the Up book to the 0.001 tick near the edge; the market still lists 0.01.
+    r = rig(ticks={BTC.up_token_id: Decimal("0.001")})
+    fine = await r.submit(price="0.979")
+    assert fine.state is OrderState.OPEN
+    coarse = r.manager.submit(intent(price="0.979", token=BTC.down_token_id))
+    assert coarse is None  # the Down book has no live tick: the market's 0.01 applies
+    assert r.manager.status()["not_built"] == 1
+
+
+async def test_a_killed_fok_cools_its_token_down_briefly_and_is_no_venue_reject() -> None:
+    r = rig(ScriptedVenue(post_answer=raising(DefinitiveReject(FOK_KILL, status=400))))
+    order = await r.submit()
+    assert order.state is OrderState.REJECTED
+    cooldown = r.risk_status()["cooldowns"][order.token_id]
+    assert cooldown["until_ms"] == START_MS + r.manager.config.kill_cooldown_ms
+    assert r.manager.config.kill_cooldown_ms < r.manager.config.reject_cooldown_ms
 
 
 async def test_ambiguous_submit_stays_in_flight_until_polling_resolves_it() -> None:

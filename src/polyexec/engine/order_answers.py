@@ -18,7 +18,8 @@ Each answer → what the order does → what the risk manager hears:
   it back) → API healthy;
 * :class:`~polyexec.venues.errors.DefinitiveReject` (a 4xx, or HTTP 200 ``success: false``) →
   :meth:`Order.rejected <polyexec.core.order.Order.rejected>` → venue reject, token cooldown,
-  API healthy;
+  API healthy; except a FOK/FAK **kill** (``order couldn't be fully filled``, ``no orders found to
+  match``): rejected → a short token cooldown only (the book moved; nothing was wrong with us);
 * :class:`~polyexec.venues.errors.Geoblocked` (403), :class:`~polyexec.venues.errors.AuthError`
   (401) → rejected → venue reject (every order would be refused: the reject breaker stops us);
 * :class:`~polyexec.venues.errors.VenueUnavailable` (425, 503),
@@ -56,6 +57,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
+from typing import Final
 
 from polyexec.core.events import UserOrderEvent
 from polyexec.core.models import Side, TimestampMs
@@ -114,10 +116,22 @@ class AnswerEffect:
     venue_reject: bool = False
     cooldown: bool = False
     inconsistent: InconsistentVenueData | None = None
+    killed: bool = False
+    """A FOK/FAK order the venue killed because the book could not fill it (a market outcome):
+    a cooldown of ``kill_cooldown_ms`` only, no reject count."""
 
-    def report_to(self, risk: RiskManager, *, token_id: str, now_ms: TimestampMs, cooldown_ms: int) -> None:
+    def report_to(
+        self,
+        risk: RiskManager,
+        *,
+        token_id: str,
+        now_ms: TimestampMs,
+        cooldown_ms: int,
+        kill_cooldown_ms: int = 0,
+    ) -> None:
         """Tell ``risk`` what this answer means: API health, venue accept or reject, and a
-        cooldown of ``cooldown_ms`` on ``token_id`` after a definitive reject."""
+        cooldown of ``cooldown_ms`` on ``token_id`` after a definitive reject (``kill_cooldown_ms``
+        after a killed FOK/FAK order)."""
         if self.api_healthy is not None:
             risk.record_api_health(self.api_healthy, now_ms)
         if self.outcome is SubmitOutcome.ACCEPTED:
@@ -126,6 +140,22 @@ class AnswerEffect:
             risk.record_venue_reject(now_ms)
         if self.cooldown:
             risk.add_cooldown(token_id, now_ms + cooldown_ms, f"venue rejected: {self.reason}")
+        if self.killed and kill_cooldown_ms > 0:
+            risk.add_cooldown(token_id, now_ms + kill_cooldown_ms, f"order killed: {self.reason}")
+
+
+_KILL_MESSAGES: Final = (
+    "couldn't be fully filled",  # FOK_ORDER_NOT_FILLED_ERROR
+    "fok orders are filled or killed",
+    "no orders found to match",  # FAK with nothing to take
+    "there are no matching orders",
+)
+
+
+def _is_kill(reason: str) -> bool:
+    """The venue's refusal says a FOK/FAK order found too little to match (docs §3.4 strings)."""
+    lowered = reason.lower()
+    return any(message in lowered for message in _KILL_MESSAGES)
 
 
 def apply_post_result(order: Order, result: PostOrderResult, *, now_ms: TimestampMs) -> AnswerEffect:
@@ -190,6 +220,11 @@ def apply_post_error(order: Order, error: BaseException, *, now_ms: TimestampMs)
             return AnswerEffect(SubmitOutcome.REJECTED, reason, made, api_healthy=False)
         if isinstance(error, Geoblocked | AuthError):
             return AnswerEffect(SubmitOutcome.REJECTED, reason, made, api_healthy=True, venue_reject=True)
+        if isinstance(error, DefinitiveReject) and _is_kill(reason):
+            # The book moved before a FOK/FAK order matched: the market's answer, not the
+            # venue's verdict on us. No reject-breaker count; a short cooldown (``kill``) stops
+            # the strategy from chasing the same stale quote on every tick.
+            return AnswerEffect(SubmitOutcome.REJECTED, reason, made, api_healthy=True, killed=True)
         # DefinitiveReject, and any VenueError subclass added later that is not ambiguous.
         return AnswerEffect(
             SubmitOutcome.REJECTED, reason, made, api_healthy=True, venue_reject=True, cooldown=True

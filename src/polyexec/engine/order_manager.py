@@ -53,10 +53,9 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from functools import partial
-from typing import Any, Protocol
+from typing import Any
 
 from polyexec.core.events import FeedEvent, UserOrderEvent, UserTradeEvent
 from polyexec.core.models import (
@@ -64,7 +63,6 @@ from polyexec.core.models import (
     CancelScope,
     Market,
     OrderIntent,
-    OrderType,
     Outcome,
 )
 from polyexec.core.order import Order
@@ -83,8 +81,9 @@ from polyexec.engine.order_answers import (
     capped_order_event,
 )
 from polyexec.engine.order_incidents import OrderIncidents, venue_seems_healthy
+from polyexec.engine.order_venue import OrderManagerConfig, OrderVenue
 from polyexec.logging_setup import get_logger
-from polyexec.venues.clob_responses import CancelResult, PostOrderResult, VenueOrder
+from polyexec.venues.clob_responses import CancelResult, VenueOrder
 from polyexec.venues.errors import AmbiguousOutcome, RateLimited, VenueError, VenueUnavailable
 from polyexec.venues.order_factory import order_from_intent
 from polyexec.venues.order_signer import OrderSigner, SignedOrder
@@ -93,46 +92,10 @@ __all__ = ["OrderManager", "OrderManagerConfig", "OrderVenue"]
 
 _log = get_logger(module=__name__)
 
+_DEFAULT_CONFIG = OrderManagerConfig()  # frozen: sharing it is safe
+
 _CONFIRM_RETRY_S = 0.25
 """Pause between rounds of :meth:`OrderManager.cancel_everything` (cancel all, list open)."""
-
-
-class OrderVenue(Protocol):
-    """What the order manager needs of a venue: ClobClient, PaperVenue and DryRunVenue fit."""
-
-    async def post_order(
-        self, order: SignedOrder, order_type: OrderType, *, post_only: bool = False
-    ) -> PostOrderResult: ...
-
-    async def cancel_orders(self, order_ids: Sequence[str]) -> CancelResult: ...
-
-    async def cancel_market_orders(self, condition_id: str = "", token_id: str = "") -> CancelResult: ...
-
-    async def cancel_all(self) -> CancelResult: ...
-
-    async def get_order(self, order_id: str) -> VenueOrder | None: ...
-
-    async def get_open_orders(self, *, condition_id: str = "", token_id: str = "") -> list[VenueOrder]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class OrderManagerConfig:
-    """Timings of the order manager (milliseconds of the manager's clock, or seconds of wait)."""
-
-    poll_after_ms: int = 5_000
-    """Poll orders in flight (SUBMITTED / PENDING_CANCEL) for longer than this."""
-    poll_interval_s: float = 2.0
-    reject_cooldown_ms: int = 30_000
-    """Token cooldown in the risk manager after a definitive reject."""
-    prune_retention_ms: int = 3_600_000
-    """Terminal orders idle this long are dropped from the registry (see ``OrderRegistry.prune``)."""
-
-    def __post_init__(self) -> None:
-        for name in ("poll_after_ms", "reject_cooldown_ms", "prune_retention_ms"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative, got {getattr(self, name)}")
-        if not self.poll_interval_s > 0:
-            raise ValueError(f"poll_interval_s must be positive, got {self.poll_interval_s}")
 
 
 class OrderManager:
@@ -142,7 +105,9 @@ class OrderManager:
     is Unix milliseconds (the venue's clock in live trading): it stamps signed orders and every
     fact applied. ``equity_of``, if given, returns the account equity (cash plus positions at
     mark), reported to the risk manager after each change of realised PnL (``None`` skips a
-    report). See the module documentation for the rules.
+    report). ``tick_of``, if given, returns a token's current tick (the live book's: the venue
+    moves it between 0.01 and 0.001); orders are signed on it, else on the market's tick. See the
+    module documentation for the rules.
     """
 
     def __init__(
@@ -155,8 +120,9 @@ class OrderManager:
         risk: RiskManager,
         market_of: Callable[[str], Market | None],
         clock_ms: Callable[[], int],
-        config: OrderManagerConfig = OrderManagerConfig(),  # frozen: sharing the default is safe
+        config: OrderManagerConfig = _DEFAULT_CONFIG,
         equity_of: Callable[[], Decimal | None] | None = None,
+        tick_of: Callable[[str], Decimal | None] | None = None,
     ) -> None:
         self.venue = venue
         self.signer = signer
@@ -165,6 +131,8 @@ class OrderManager:
         self.risk = risk
         self.config = config
         self._market_of = market_of
+        # The venue's tick moves (0.01 ↔ 0.001 near the edges): the live book's, else the market's.
+        self._tick_of = tick_of
         self._clock_ms = clock_ms
         self._books = FillBooking(portfolio, risk, equity_of=equity_of)
         self._incidents = OrderIncidents()
@@ -192,7 +160,11 @@ class OrderManager:
             return None
         try:
             signed = order_from_intent(
-                self.signer, intent, tick_size=market.tick_size, neg_risk=market.neg_risk, timestamp_ms=now
+                self.signer,
+                intent,
+                tick_size=self._tick(intent.token_id, market),
+                neg_risk=market.neg_risk,
+                timestamp_ms=now,
             )
             order = Order.from_intent(intent, signed.order_id, now_ms=now, reference_price=reference_price)
             self.registry.add(order)  # DuplicateOrderId is a ValueError (a salt collision)
@@ -207,6 +179,10 @@ class OrderManager:
                 order, apply_post_error(order, ValueError("no running event loop"), now_ms=now)
             )
         return order
+
+    def _tick(self, token_id: str, market: Market) -> Decimal:
+        live = None if self._tick_of is None else self._tick_of(token_id)
+        return market.tick_size if live is None else live
 
     def cancel(self, intent: CancelIntent) -> int:
         """Cancel one order, every order of a market (``condition_id`` and/or ``token_id``) or all.
@@ -425,6 +401,7 @@ class OrderManager:
             token_id=order.token_id,
             now_ms=self._clock_ms(),
             cooldown_ms=self.config.reject_cooldown_ms,
+            kill_cooldown_ms=self.config.kill_cooldown_ms,
         )
         if effect.inconsistent is not None:
             self._incidents.refused(effect.inconsistent, "post answer")
