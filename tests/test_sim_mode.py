@@ -7,8 +7,8 @@ import aiohttp
 from eth_account import Account
 from pydantic import SecretStr
 
-from polyexec.config import Settings
-from polyexec.sim_mode import settings_for_simulator, simulated_venue
+from polyexec.config import Settings, load_settings
+from polyexec.sim_mode import SIM_PRESET, settings_for_simulator, simulated_venue
 
 BASE_URL = "http://127.0.0.1:8123"
 API_SECRET = "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVowMTIzNDU2Nzg5LV8="
@@ -91,3 +91,20 @@ async def test_simulated_venue_starts_a_simulator_and_stops_it() -> None:
                 raise AssertionError(f"the simulator still answers after the block: {answer.status}")
         except aiohttp.ClientConnectionError:
             pass  # stopped: nothing listens on its port any more
+
+
+def test_without_a_chosen_preset_the_simulator_runs_one_that_can_meet_the_minimum_order() -> None:
+    pointed, _ = settings_for_simulator(Settings(), BASE_URL)
+    assert pointed.strategy_preset == SIM_PRESET
+    assert pointed.source_of("STRATEGY_PRESET") == "--sim"
+    # $1 buys the 5-share minimum only at 0.20 or less; the sim preset's trades fit it at 0.99.
+    assert pointed.risk_limits().max_trade_usd >= 5
+
+
+def test_an_explicit_preset_and_explicit_limits_are_kept() -> None:
+    explicit = load_settings(env={"STRATEGY_PRESET": "default"}, env_file=None)
+    chosen, _ = settings_for_simulator(explicit, BASE_URL)
+    assert chosen.strategy_preset == "default"
+    capped, _ = settings_for_simulator(load_settings(env={"MAX_TRADE_USD": "2"}, env_file=None), BASE_URL)
+    assert capped.strategy_preset == SIM_PRESET
+    assert capped.risk_limits().max_trade_usd == 2

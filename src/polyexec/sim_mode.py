@@ -14,6 +14,11 @@ What changes in the settings, and why:
   the secret in clear. Credentials are derived from the key by L1 auth against the simulator.
 * **The funder and wallet type are kept**: the simulator binds a proxy, Safe or deposit wallet
   to the first key that trades for it.
+* **The preset, when none was chosen.** ``default`` caps every order at $1, and the venue's
+  minimum order is 5 shares, so $1 buys the minimum only at prices of 0.20 or less: a demo on
+  the simulator would hardly ever trade. Without an explicit ``STRATEGY_PRESET``, ``--sim`` runs
+  :data:`SIM_PRESET` (``conservative``: $10 trades, $200 exposure; play money on loopback). An
+  explicit choice, even ``default``, is kept; risk limits set one by one still win.
 """
 
 from __future__ import annotations
@@ -31,7 +36,10 @@ from polyexec.config import Settings
 if TYPE_CHECKING:
     from polyexec.sim.app import RunningSimulator
 
-__all__ = ["SimulatedVenue", "simulated_venue"]
+__all__ = ["SIM_PRESET", "SimulatedVenue", "settings_for_simulator", "simulated_venue"]
+
+SIM_PRESET = "conservative"
+"""The preset ``--sim`` runs when ``STRATEGY_PRESET`` is not set (see the module documentation)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +60,8 @@ def settings_for_simulator(settings: Settings, base_url: str) -> tuple[Settings,
         "polymarket_secret": None,
         "polymarket_passphrase": None,
     }
+    if pointed.source_of("STRATEGY_PRESET") == "default":
+        update["strategy_preset"] = SIM_PRESET
     generated = pointed.polymarket_private_key is None
     if generated:
         update["polymarket_private_key"] = SecretStr("0x" + secrets.token_hex(32))
