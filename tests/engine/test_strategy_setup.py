@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from polyexec.config import Settings
+from polyexec.config import Settings, load_settings
 from polyexec.core.events import BookSnapshot
 from polyexec.core.models import BookLevel, Market, OrderIntent
 from polyexec.core.order_book import OrderBook
@@ -14,6 +14,7 @@ from polyexec.core.risk_limits import RiskLimits
 from polyexec.engine.strategy_setup import build_strategies, model_fair_value, strategy_params
 from polyexec.strategies.context import PRIORITY, StrategyContext, StrategyParams, UnderlyingView, WindowView
 from polyexec.strategies.fair_value import FairValueConfig, window_probability_up
+from polyexec.strategies.market_making import MarketMakingStrategy
 
 D = Decimal
 ADDRESS = "0x" + "12" * 20
@@ -102,3 +103,17 @@ def test_model_fair_value_is_the_fair_value_models_probability() -> None:
     assert model_fair_value(FairValueConfig())(ctx, view) == expected
     stale = FairValueConfig(max_price_age_ms=50)  # the Binance price is 100 ms old
     assert model_fair_value(stale)(ctx, view) is None
+
+
+@pytest.mark.parametrize(("window_seconds", "cut_off"), [(900, 30), (60, 6), (20, 2), (5, 1)])
+def test_market_making_stops_quoting_a_tenth_of_a_short_window_before_its_end(
+    window_seconds: int, cut_off: int
+) -> None:
+    strategies = build_strategies(load_settings(env={}, env_file=None), window_seconds=window_seconds)
+    (making,) = [s for s in strategies if isinstance(s, MarketMakingStrategy)]
+    assert making.cancel_before_end_s == cut_off
+
+
+def test_a_window_length_that_is_not_positive_is_refused() -> None:
+    with pytest.raises(ValueError, match="window_seconds"):
+        build_strategies(load_settings(env={}, env_file=None), window_seconds=0)

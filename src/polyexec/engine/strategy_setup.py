@@ -33,6 +33,9 @@ __all__ = ["build_strategies", "model_fair_value", "strategy_params"]
 
 _log = get_logger(module=__name__)
 
+_MM_CANCEL_BEFORE_END_S = 30
+"""MM's own quote cut-off before a 15-minute window ends (its default)."""
+
 
 def strategy_params(settings: Settings) -> StrategyParams:
     """``MIN_EDGE_CENTS``, ``MIN_MOVE_CENTS`` and ``TARGET_ADDRESSES`` as strategy parameters."""
@@ -57,14 +60,22 @@ def model_fair_value(config: FairValueConfig) -> FairValue:
 
 
 def build_strategies(
-    settings: Settings, *, fair_value_config: FairValueConfig | None = None
+    settings: Settings,
+    *,
+    fair_value_config: FairValueConfig | None = None,
+    window_seconds: int = 900,
 ) -> list[Strategy]:
     """The enabled strategies, in :data:`PRIORITY` order (``EXIT`` always among them).
 
     ``fair_value_config`` tunes the fair-value strategy and the model MM uses (defaults:
-    :class:`FairValueConfig`). Logs once when ``TARGET_ADDRESSES`` is set but flow following
-    cannot honour it (see :meth:`FlowFollowingStrategy.address_following_note`).
+    :class:`FairValueConfig`). ``window_seconds`` is the markets' window length: MM cancels its
+    quotes 30 s before a 15-minute window ends, and a tenth of the window before a shorter one
+    (the simulator's one-minute windows would otherwise never be quoted). Logs once when
+    ``TARGET_ADDRESSES`` is set but flow following cannot honour it (see
+    :meth:`FlowFollowingStrategy.address_following_note`).
     """
+    if window_seconds < 1:
+        raise ValueError(f"window_seconds must be positive (got {window_seconds})")
     flags = settings.strategy_flags()
     config = fair_value_config if fair_value_config is not None else FairValueConfig()
     built: dict[str, Strategy] = {"EXIT": ExitStrategy()}
@@ -74,7 +85,8 @@ def build_strategies(
         built["FV"] = FairValueStrategy(config)
     if flags.market_making:
         fair: FairValue = model_fair_value(config) if flags.fair_value else microprice_fair_value
-        built["MM"] = MarketMakingStrategy(fair)
+        cancel_before_end_s = max(1, min(_MM_CANCEL_BEFORE_END_S, window_seconds // 10))
+        built["MM"] = MarketMakingStrategy(fair, cancel_before_end_s=cancel_before_end_s)
     if flags.flow_following:
         built["FF"] = FlowFollowingStrategy()
         note = FlowFollowingStrategy.address_following_note(strategy_params(settings))
