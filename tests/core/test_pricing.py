@@ -563,6 +563,29 @@ def test_fee_follows_the_schedule() -> None:
     assert taker_fee(D(100), D("0.5"), FeeSchedule(rate=D(0))) == 0
 
 
+def test_cached_fees_answer_per_schedule_and_never_hide_a_refusal() -> None:
+    """fee_per_share caches its answers: the schedule is part of the key, equal prices share an
+    exact answer, and arguments the uncached maths refuses are still refused after an equal
+    valid call was cached."""
+    doubled = FeeSchedule(rate=D("0.14"))
+    for _ in range(2):  # the second round answers from the cache
+        assert fee_per_share(D("0.5"), CRYPTO) == D("0.0175")
+        assert fee_per_share(D("0.5"), doubled) == D("0.035")
+        assert str(fee_per_share(D("0.50"), CRYPTO)) == str(fee_per_share(D("0.5"), CRYPTO)) == "0.0175"
+    with pytest.raises(TypeError):
+        fee_per_share(0.5, CRYPTO)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        fee_per_share(D("0.5"), FeeSchedule(rate=0.5))  # type: ignore[arg-type]
+    fee_per_share(D("0.5"), FeeSchedule(rate=D("0.5"), exponent=1))
+    with pytest.raises(ValueError, match="exponent"):
+        fee_per_share(D("0.5"), FeeSchedule(rate=D("0.5"), exponent=1.0))  # type: ignore[arg-type]
+    for _ in range(2):
+        with pytest.raises(ValueError, match="negative"):
+            fee_per_share(D("0.5"), FeeSchedule(rate=D("-0.07")))
+        with pytest.raises(ValueError, match="finite"):
+            fee_per_share(D("NaN"), CRYPTO)
+
+
 def test_fee_for_fill_charges_takers_only() -> None:
     assert fee_for_fill(D(10), D("0.5"), CRYPTO, Liquidity.MAKER) == 0
     assert fee_for_fill(D(10), D("0.5"), CRYPTO, Liquidity.TAKER) == D("0.175")

@@ -3,9 +3,11 @@ risk context refuses negative and non-finite numbers, naming the field."""
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
-from polyexec.core.risk import BreakerKind, RiskReason
+from polyexec.core.risk import BreakerKind, RiskContext, RiskReason
 from tests.core.risk_factories import D, ctx
 
 
@@ -30,3 +32,19 @@ def test_context_rejects_negative_and_non_finite_numbers() -> None:
         ctx(est_slippage_pct=D("NaN"))
     with pytest.raises(ValueError, match="open_orders"):
         ctx(open_orders=-1)
+
+
+def test_every_number_of_the_context_is_checked() -> None:
+    """The field list the check walks is every numeric field of the dataclass (none forgotten)."""
+    numeric = [
+        spec.name
+        for spec in fields(RiskContext)
+        if spec.name not in ("market", "book_trusted", "best_bid", "best_ask", "now_ms")
+    ]
+    assert len(numeric) == 10
+    for name in numeric:
+        with pytest.raises(ValueError, match=name):
+            ctx(**{name: -1 if name == "open_orders" else D(-1)})
+    for name in ("best_bid", "best_ask"):
+        with pytest.raises(ValueError, match=name):
+            ctx(**{name: D("Infinity")})

@@ -5,6 +5,7 @@ fair-value strategy."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import fields, replace
 from decimal import Decimal
 
 import pytest
@@ -38,8 +39,15 @@ from polyexec.core.portfolio import Portfolio
 from polyexec.core.risk import RiskManager
 from polyexec.core.risk_limits import RiskLimits
 from polyexec.engine.intent_router import NOT_TRADABLE, UNKNOWN_MARKET
-from polyexec.engine.tick_processor import PassReport, TickProcessor
-from polyexec.strategies.context import PRIORITY, Proposal, Strategy, StrategyContext, StrategyParams
+from polyexec.engine.tick_processor import PassReport, TickProcessor, _with_proposed
+from polyexec.strategies.context import (
+    PRIORITY,
+    Proposal,
+    Strategy,
+    StrategyContext,
+    StrategyParams,
+    UnderlyingView,
+)
 from polyexec.strategies.fair_value import FairValueStrategy
 from polyexec.venues.reference_prices import ReferencePrices
 
@@ -506,3 +514,25 @@ def test_windows_need_both_books_and_carry_the_gate_verdict() -> None:
 def test_duplicate_strategy_names_are_refused() -> None:
     with pytest.raises(ValueError, match="once"):
         Harness([FakeStrategy("FV", []), FakeStrategy("FV", [])])
+
+
+def test_the_context_given_to_later_strategies_keeps_every_field() -> None:
+    """run_pass rebuilds the context with ``proposed`` field by field (faster than
+    dataclasses.replace): it must carry every field, including any added later."""
+    context = StrategyContext(
+        now_ms=NOW,
+        windows=(),
+        underlyings={"btc": UnderlyingView("btc", D(1), NOW, D(1), None)},
+        holdings={},
+        resting=(),
+        limits=LIMITS,
+        params=StrategyParams(min_edge_cents=D(7)),
+        drawdown_pct=D(3),
+        proposed=(),
+    )
+    proposed = (buy(),)
+    assert _with_proposed(context, proposed) == replace(context, proposed=proposed)
+    assert {spec.name for spec in fields(StrategyContext)} == {
+        "now_ms", "windows", "underlyings", "holdings", "resting", "limits", "params",
+        "drawdown_pct", "proposed",
+    }  # fmt: skip

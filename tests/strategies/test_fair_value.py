@@ -3,6 +3,7 @@ and reason; exits; and the cases where it must propose nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import replace
@@ -523,6 +524,25 @@ def test_window_probability_up_is_the_model_on_the_context_inputs() -> None:
     assert window_probability_up(ctx.windows[0], ctx.underlyings["btc"], NOW) == pytest.approx(
         expected, rel=1e-12
     )
+
+
+def test_the_remembered_probability_is_only_reused_for_the_very_same_question() -> None:
+    """window_probability_up remembers its last answer for the same view and underlying objects
+    at the same time and age limit; any other question (an equal but new view with another
+    strike, another time, another age limit) is answered afresh."""
+    ctx = context(spot=underlying(D("100100"), basis=D("-0.0005")))
+    view, spot = ctx.windows[0], ctx.underlyings["btc"]
+    first = window_probability_up(view, spot, NOW)
+    assert window_probability_up(view, spot, NOW) == first
+    lower = dataclasses.replace(view, strike=D("99900"))
+    fresh = probability_up(price=100_049.95, strike=99_900.0, volatility=SIGMA, seconds_to_end=300)
+    assert window_probability_up(lower, spot, NOW) == pytest.approx(fresh, rel=1e-12)
+    later = probability_up(price=100_049.95, strike=100_000.0, volatility=SIGMA, seconds_to_end=299)
+    assert window_probability_up(view, spot, NOW + 1_000) == pytest.approx(later, rel=1e-12)
+    assert window_probability_up(view, spot, NOW + 1_000, max_price_age_ms=0) is None  # 1 s old
+    moved = dataclasses.replace(spot, binance_price=D("100000"))
+    assert window_probability_up(view, moved, NOW) != first
+    assert window_probability_up(view, spot, NOW) == first
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ from polyexec.core.pricing import is_valid_price
 from polyexec.core.risk_limits import RiskLimits
 from polyexec.strategies.context import Holding, Proposal, RestingOrder, StrategyContext, WindowView
 from polyexec.strategies.inventory_control import (
+    ExposureLedger,
     InventoryControlStrategy,
     drawdown_scale,
     exposure_targets,
@@ -567,3 +568,25 @@ def test_icc_only_ever_reduces_exposure(context: StrategyContext) -> None:
         spent -= reduction
     assert spent < before or not proposals
     assert len({p.token_id for p in _sells(proposals)}) == len(_sells(proposals))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    amounts=st.lists(
+        st.tuples(st.sampled_from(["known-btc", "known-eth", "unknown"]), st.integers(-500, 2_000)),
+        max_size=6,
+    ),
+    drawdown=st.integers(0, 12),
+)
+def test_headroom_is_the_tightest_scope_of_the_market(amounts: list[tuple[str, int]], drawdown: int) -> None:
+    """headroom (computed directly, on every MM pass) equals the smallest target − exposure over
+    the market's scopes (scopes()), never below zero, for known and unknown markets."""
+    btc, eth = _market("btc"), _market("eth", 1)
+    ledger = ExposureLedger({btc.condition_id: btc, eth.condition_id: eth})
+    ids = {"known-btc": btc.condition_id, "known-eth": eth.condition_id, "unknown": "0x" + "ee" * 32}
+    for which, cents in amounts:
+        ledger.add(ids[which], D(cents) / 100)
+    targets = exposure_targets(RiskLimits(), D(drawdown))
+    for condition_id in ids.values():
+        tightest = min(scope.target - scope.exposure for scope in ledger.scopes(condition_id, targets))
+        assert ledger.headroom(condition_id, targets) == max(tightest, D(0))

@@ -294,3 +294,33 @@ async def test_a_second_shutdown_during_the_switch_does_not_start_another_one() 
             await eventually(lambda: feed.switchovers == 1 and feed.status()["legs"] == 1)
             assert connections == 2
     assert sink.trade_ids("btcusdt") == [1, 2]
+
+
+def _trade_frame(trade_id: int, price: str, symbol: str = "btcusdt") -> bytes:
+    return orjson.dumps(
+        {
+            "stream": f"{symbol}@trade",
+            "data": {
+                "e": "trade", "E": 1_800_000_000_003, "s": symbol.upper(), "t": trade_id, "p": price,
+                "q": "0.5", "T": 1_800_000_000_000, "m": False, "M": True,
+            },
+        }
+    )  # fmt: skip
+
+
+def test_handle_frame_runs_the_feed_hot_path_without_a_connection() -> None:
+    """handle_frame (the replay/benchmark seam) decodes, de-duplicates, counts and delivers
+    exactly as a connection's frames are, on a feed that is not running."""
+    sink = Collector()
+    feed = BinanceFeed("ws://127.0.0.1:9", ["btc"], sink, clock=lambda: 1_800_000_000.5)
+    feed.handle_frame(_trade_frame(7, "100000.50"), time.monotonic())
+    feed.handle_frame(_trade_frame(7, "100000.50"), time.monotonic())  # the same trade again
+    feed.handle_frame(b'{"stream": "btcusdt@trade", "data": {"e": "trade"}}', time.monotonic())
+    feed.handle_frame(_trade_frame(8, "100001", symbol="ethusdt"), time.monotonic())
+    feed.handle_frame(_trade_frame(9, "100002.25").decode(), time.monotonic())  # str frames too
+    assert [(t.trade_id, str(t.price)) for t in sink.trades()] == [(7, "100000.50"), (9, "100002.25")]
+    assert feed.duplicates_dropped == 1
+    stats = feed.stats
+    assert stats.messages == 5
+    assert dict(stats.error_kinds) == {"malformed": 1, "unexpected_symbol": 1}
+    assert not feed.connected  # a replayed frame opens no connection

@@ -400,10 +400,32 @@ def fee_per_share(price: Decimal, schedule: FeeSchedule) -> Decimal:
 
     This is the marginal cost a strategy compares its edge with. At the crypto rate 0.07 it peaks
     at 0.0175 (1.75 ¢) at p = 0.50 and is symmetric: p and 1 − p cost the same.
+
+    Strategies ask for the same few prices on every tick, so answers for finite Decimal prices
+    and Decimal rates are cached (the arguments are immutable and the answer depends on nothing
+    else; equal prices such as ``0.5`` and ``0.50`` have the same exact answer). Anything else
+    (a float, a NaN, a float rate or exponent) takes the uncached path, which raises as
+    documented.
     """
+    if (
+        type(price) is Decimal
+        and price.is_finite()
+        and type(schedule.rate) is Decimal
+        and type(schedule.exponent) is int
+    ):
+        return _cached_fee_per_share(price, schedule)
+    return _exact_fee_per_share(price, schedule)
+
+
+def _exact_fee_per_share(price: Decimal, schedule: FeeSchedule) -> Decimal:
     numerator, denominator = _fee_per_share(price, schedule)
     # a product of decimals and whole powers always terminates, so this is exact
     return _ratio_to_decimal(numerator, denominator, None, None, what="fee per share")
+
+
+# Bounded: a handful of schedules times the prices on the venue's ticks. Exceptions (a negative
+# rate, a price outside [0, 1]) are not cached: they are raised again on every call.
+_cached_fee_per_share: Final = lru_cache(maxsize=4096)(_exact_fee_per_share)
 
 
 def taker_fee(
@@ -468,7 +490,8 @@ def _pow10(exponent: int) -> int:
 
 def _div_round(numerator: int, denominator: int, rounding: Rounding) -> int:
     """``numerator / denominator`` (denominator > 0) rounded to an integer as named."""
-    rounding = Rounding(rounding)  # also accepts the plain strings "down", "up", "nearest"
+    if type(rounding) is not Rounding:
+        rounding = Rounding(rounding)  # also accepts the plain strings "down", "up", "nearest"
     if rounding is Rounding.DOWN:
         return numerator // denominator
     if rounding is Rounding.UP:

@@ -119,11 +119,27 @@ class RiskContext:
     """Estimated slippage of this order walking the book, in percent of the touch (0 if it rests)."""
 
     def __post_init__(self) -> None:
-        for spec in fields(self):
-            value = getattr(self, spec.name)
+        # One context per intent on the hot path: the field names are listed once (below the
+        # class), not asked of dataclasses.fields() on every construction.
+        for name in _RISK_CONTEXT_FIELDS:
+            value = getattr(self, name)
+            kind = type(value)
+            if kind is Decimal:  # the common cases first, without isinstance on a union
+                if not value.is_finite():
+                    raise ValueError(f"RiskContext.{name} must be finite (got {value})")
+                if value < 0:
+                    raise ValueError(f"RiskContext.{name} must not be negative (got {value})")
+                continue
+            if kind is int:
+                if value < 0:
+                    raise ValueError(f"RiskContext.{name} must not be negative (got {value})")
+                continue
             if isinstance(value, bool) or value is None or isinstance(value, Market):
                 continue
             if isinstance(value, Decimal) and not value.is_finite():
-                raise ValueError(f"RiskContext.{spec.name} must be finite (got {value})")
+                raise ValueError(f"RiskContext.{name} must be finite (got {value})")
             if isinstance(value, int | Decimal) and value < 0:
-                raise ValueError(f"RiskContext.{spec.name} must not be negative (got {value})")
+                raise ValueError(f"RiskContext.{name} must not be negative (got {value})")
+
+
+_RISK_CONTEXT_FIELDS: Final = tuple(spec.name for spec in fields(RiskContext))

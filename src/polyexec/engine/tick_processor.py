@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from time import perf_counter_ns
 from typing import Final
@@ -348,7 +348,7 @@ class TickProcessor:
         proposed: list[Proposal] = []
         for strategy in self._strategies:
             name = strategy.name
-            seen = context if not proposed else replace(context, proposed=tuple(proposed))
+            seen = context if not proposed else _with_proposed(context, tuple(proposed))
             try:
                 proposals = list(strategy.decide(seen))
             except Exception:
@@ -511,6 +511,22 @@ class TickProcessor:
             "strikes_missed_late": self._counts["strikes_missed_late"],
             "strike_for_unknown_market": self._counts["strike_for_unknown_market"],
         }
+
+
+def _with_proposed(context: StrategyContext, proposed: tuple[Proposal, ...]) -> StrategyContext:
+    """``context`` with ``proposed`` replaced: ``dataclasses.replace`` without its per-call
+    field introspection (this runs for every strategy after the first proposal of a pass)."""
+    return StrategyContext(
+        now_ms=context.now_ms,
+        windows=context.windows,
+        underlyings=context.underlyings,
+        holdings=context.holdings,
+        resting=context.resting,
+        limits=context.limits,
+        params=context.params,
+        drawdown_pct=context.drawdown_pct,
+        proposed=proposed,
+    )
 
 
 def _text(value: Decimal | None) -> str | None:

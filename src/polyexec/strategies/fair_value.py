@@ -63,6 +63,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 from typing import Final
 
 from polyexec.core.events import FeedEvent
@@ -140,7 +141,47 @@ def window_probability_up(
     old) times ``1 + basis``, its volatility, the seconds left, and inside the last minute the
     settlement average observed so far (``view.settlement_observed``). ``None`` as well once the
     window has ended. Other strategies (market making centres on ``p_up``) may use it too.
+
+    Several strategies ask it about the same window in one decision pass (FV, then MM through
+    its fair value): the last answer is remembered for the very same ``view`` and ``underlying``
+    objects (both frozen, and the books the view holds are not read here) at the same
+    ``now_ms`` and age limit, and given again without recomputing.
     """
+    last = _last_probability
+    if (
+        last.view is view
+        and last.underlying is underlying
+        and last.now_ms == now_ms
+        and last.max_price_age_ms == max_price_age_ms
+    ):
+        return last.value
+    value = _window_probability_up(view, underlying, now_ms, max_price_age_ms)
+    # Strong references: the identity test above cannot match a new object at a reused address.
+    last.view, last.underlying, last.value = view, underlying, value
+    last.now_ms, last.max_price_age_ms = now_ms, max_price_age_ms
+    return value
+
+
+class _LastProbability:
+    """The last :func:`window_probability_up` question and answer (one decision pass asks the
+    same question several times; the next pass asks about new objects)."""
+
+    __slots__ = ("max_price_age_ms", "now_ms", "underlying", "value", "view")
+
+    def __init__(self) -> None:
+        self.view: WindowView | None = None
+        self.underlying: UnderlyingView | None = None
+        self.now_ms: TimestampMs | None = None
+        self.max_price_age_ms: int | None = None
+        self.value: float | None = None
+
+
+_last_probability: Final = _LastProbability()
+
+
+def _window_probability_up(
+    view: WindowView, underlying: UnderlyingView | None, now_ms: TimestampMs, max_price_age_ms: int
+) -> float | None:
     strike = view.strike
     if strike is None or not strike.is_finite() or strike <= 0 or underlying is None:
         return None
@@ -365,8 +406,16 @@ class FairValueStrategy:
 
 def _outcome_probability(p_up: float, outcome: Outcome) -> Decimal:
     """The model's probability of ``outcome``, as an exact Decimal of the float."""
+    up, down = _probabilities(p_up)
+    return up if outcome is Outcome.UP else down
+
+
+@lru_cache(maxsize=16)
+def _probabilities(p_up: float) -> tuple[Decimal, Decimal]:
+    """``(P(Up), P(Down))`` as Decimals: a decision asks for them several times per window,
+    and the exact Decimal of a float is long (slow to build, and to compute ``1 −`` it)."""
     probability = Decimal(p_up)
-    return probability if outcome is Outcome.UP else 1 - probability
+    return probability, 1 - probability
 
 
 def _fee_schedule_usable(market: Market) -> bool:

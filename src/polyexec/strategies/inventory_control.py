@@ -218,9 +218,13 @@ class ExposureLedger:
         return worst if worst.excess > ZERO else None
 
     def headroom(self, condition_id: str, targets: ExposureTargets) -> Decimal:
-        """Dollars of new exposure this market may still take before any of its scopes is over."""
-        room = min(scope.target - scope.exposure for scope in self.scopes(condition_id, targets))
-        return max(room, ZERO)
+        """Dollars of new exposure this market may still take before any of its scopes is over
+        (the scopes of :meth:`scopes`, without building their names: MM asks on every pass)."""
+        room = targets.per_market - self.market(condition_id)
+        market = self._markets.get(condition_id)
+        if market is not None:
+            room = min(room, targets.per_category - self.category(market.category))
+        return max(min(room, targets.total - self._total), ZERO)
 
 
 def measure_exposure(context: StrategyContext) -> ExposureLedger:

@@ -156,6 +156,7 @@ class _Target:
     tick: Decimal
     size_cap: Decimal | None  # SELL: the shares it may sell; BUY: None (budget decides)
     reason: str
+    with_basis: bool = True  # the quote's basis ends the reason (built only for a new order)
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +283,7 @@ class MarketMakingStrategy:
             why = f"{leg} quote moved" if target is not None else f"no {leg} quote"
             cancels.extend(state.cancels(resting, why))
             if target is not None and kept is None:
-                intent = self._order(context, market, target, budget, expiration)
+                intent = self._order(context, quote, target, budget, expiration)
                 if intent is not None:
                     if intent.side is Side.BUY:
                         state.commit(market.condition_id, intent.notional)
@@ -383,7 +384,7 @@ class MarketMakingStrategy:
         if price is None:
             return None
         if not exiting:
-            reason = f"{leg}: sell held {outcome} at {price}, {_basis(quote)}"
+            reason = f"{leg}: sell held {outcome} at {price}"
             return _Target(leg, token_id, Side.SELL, price, tick, available, reason)
         # An exit never asks for more than the skewed quote it replaces, and sells what brings
         # the position back to the limit (at least the venue minimum).
@@ -392,7 +393,7 @@ class MarketMakingStrategy:
         limit = self.inventory_limit_shares
         shares = min(available, max(abs(quote.net_up) - limit, market.min_size))
         reason = f"exit: net {quote.net_up:+} Up beyond {limit}, sell {outcome} at {price} (band {band})"
-        return _Target(leg, token_id, Side.SELL, price, tick, shares, reason)
+        return _Target(leg, token_id, Side.SELL, price, tick, shares, reason, with_basis=False)
 
     def _buy_target(self, quote: _Quote, leg: _Leg, token_id: str, want: Decimal) -> _Target | None:
         """A BUY of ``token_id`` at ``want``, or ``None`` without a valid price."""
@@ -401,7 +402,7 @@ class MarketMakingStrategy:
         if price is None:
             return None
         outcome = quote.view.market.outcome_of(token_id)
-        reason = f"{leg}: buy {outcome} at {price}, {_basis(quote)}"
+        reason = f"{leg}: buy {outcome} at {price}"
         return _Target(leg, token_id, Side.BUY, price, tick, None, reason)
 
     def _keepable(
@@ -427,12 +428,13 @@ class MarketMakingStrategy:
     def _order(
         self,
         context: StrategyContext,
-        market: Market,
+        quote: _Quote,
         target: _Target,
         budget: Decimal,
         expiration: int | None,
     ) -> OrderIntent | None:
         """The post-only order for ``target``, or ``None`` when no valid size fits."""
+        market = quote.view.market
         price, tick, min_size = target.price, target.tick, market.min_size
         by_trade = quantize_size(context.limits.max_trade_usd / price, tick)
         if target.size_cap is not None:
@@ -453,7 +455,7 @@ class MarketMakingStrategy:
             post_only=True,
             expiration_s=expiration,
             reduces_position=target.side is Side.SELL,  # a SELL only ever sells held shares
-            reason=target.reason,
+            reason=f"{target.reason}, {_basis(quote)}" if target.with_basis else target.reason,
         )
 
 

@@ -196,6 +196,7 @@ class BinanceFeed:
         self._active: _Leg | None = None
         self._candidate: _Leg | None = None
         self._retiring: _Leg | None = None
+        self._standalone: _Leg | None = None  # handle_frame's connection while not running
         self._retire_deadline = 0.0
         self._rotation_request: str | None = None
         self._retired_rejections = 0
@@ -240,6 +241,19 @@ class BinanceFeed:
             "stale_tickers_dropped": self.stale_tickers_dropped,
             "control_replies": self.control_replies,
         }
+
+    def handle_frame(self, frame: str | bytes, received_at: float) -> None:
+        """Process one frame exactly as the active connection processes what it receives at
+        ``received_at`` (the feed's ``monotonic`` clock): decode, count, de-duplicate and hand
+        the event to the sink, synchronously. For replays and benchmarks of the feed's hot path
+        (``scripts/bench_tick_to_order.py``); a feed that is not running treats the frame as
+        coming from a standalone connection. Never raises for what the frame contains."""
+        leg = self._active
+        if leg is None:
+            leg = self._standalone
+            if leg is None:
+                leg = self._standalone = _Leg(0)
+        self._leg_message(leg, frame, received_at)
 
     async def run(self) -> None:
         """Connect, deliver, rotate and reconnect until cancelled (never raises otherwise)."""
