@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -62,8 +63,8 @@ def test_help_lists_every_command(capsys: Capture) -> None:
 @pytest.mark.parametrize(
     ("argv", "options"),
     [
-        (["live"], ["--sim", "--env-file"]),
-        (["paper"], ["--sim", "--env-file"]),
+        (["live"], ["--sim", "--dry-run", "--duration", "--window-seconds", "--env-file"]),
+        (["paper"], ["--sim", "--duration", "--window-seconds", "--status-interval", "--env-file"]),
         (["test"], ["connection", "limit", "market"]),
         (["test", "connection"], ["--sim"]),
         (["test", "limit"], ["--sim", "--price", "--size", "--asset", "--outcome", "--timeout"]),
@@ -181,15 +182,7 @@ def test_bad_config_stops_every_config_reading_command(
 # ---------------------------------------------------------------------------- not built yet
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["paper"],
-        ["paper", "--sim"],
-        ["live", "--sim"],
-        ["status", "--addr", "127.0.0.1:8787"],
-    ],
-)
+@pytest.mark.parametrize("argv", [["status", "--addr", "127.0.0.1:8787"]])
 def test_commands_not_built_yet_say_so_and_exit_3(capsys: Capture, argv: list[str]) -> None:
     code, _, err = run(capsys, *argv)
     assert code == EXIT_NOT_BUILT
@@ -221,7 +214,42 @@ def test_test_market_also_wants_yes_for_real_money(capsys: Capture, monkeypatch:
 
 def test_live_passes_the_gate_when_confirmed(capsys: Capture, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LIVE_TRADING", GATE)
-    assert run(capsys, "live")[0] == EXIT_NOT_BUILT
+    # A venue that is not there (a closed loopback port): past the gate, the start itself fails.
+    monkeypatch.setenv("CLOB_HOST", f"http://127.0.0.1:{_closed_port()}")
+    code, out, err = run(capsys, "live", "--duration", "5")
+    assert code == EXIT_FAILED
+    assert "start failed" in out
+    assert "LIVE_TRADING" not in err
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])  # closed again when the block ends
+
+
+def test_window_seconds_is_only_for_the_simulator(capsys: Capture) -> None:
+    code, _, err = run(capsys, "paper", "--window-seconds", "60")
+    assert code == EXIT_USAGE
+    assert "--window-seconds" in err
+
+
+@pytest.mark.timeout(60)
+def test_paper_sim_runs_for_its_duration_and_prints_the_pnl_summary(capsys: Capture) -> None:
+    code, out, err = run(capsys, "paper", "--sim", "--duration", "4", "--window-seconds", "20")
+    assert code == EXIT_OK, err
+    assert "polyexec paper: RUNNING" in out
+    assert "=== PnL Summary ===" in out
+    assert "--sim: simulator at http://127.0.0.1:" in err
+    assert "preset conservative (--sim)" in err
+
+
+@pytest.mark.timeout(60)
+def test_live_dry_run_needs_no_confirmation_and_sends_nothing(capsys: Capture) -> None:
+    code, out, err = run(capsys, "live", "--dry-run", "--sim", "--duration", "4", "--window-seconds", "20")
+    assert code == EXIT_OK, err
+    assert "polyexec dry-run: RUNNING" in out
+    assert "=== PnL Summary ===" in out
 
 
 # ---------------------------------------------------------------------------- dispatch seam

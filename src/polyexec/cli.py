@@ -2,8 +2,10 @@
 
 Commands (``polyexec <command> --help`` explains each)::
 
-    polyexec live [--sim]                  trade real money (needs LIVE_TRADING=I_UNDERSTAND_THE_RISKS)
+    polyexec live [--sim] [--dry-run]      trade real money (needs LIVE_TRADING=I_UNDERSTAND_THE_RISKS;
+                                           --dry-run decides and logs but sends nothing)
     polyexec paper [--sim]                 live data, simulated fills: no order leaves the process
+                   [--duration S] [--window-seconds S] [--status-interval S] (paper and live)
     polyexec test connection|limit|market  one-shot checks against the venue
     polyexec sim                           run the built-in venue simulator on loopback
     polyexec status                        ask the running daemon how it is doing
@@ -122,14 +124,75 @@ def refuse_without_live_gate(command: str, settings: Settings, sim: bool) -> boo
 # ---------------------------------------------------------------------------- handlers
 def run_live(args: argparse.Namespace) -> int:
     settings = load_cli_settings(args)
-    if refuse_without_live_gate("live", settings, args.sim):
+    # A dry run sends nothing, so it needs no confirmation; real orders to the venue do.
+    if not args.dry_run and refuse_without_live_gate("live", settings, args.sim):
         return EXIT_USAGE
-    raise CommandUnavailable("live", "the execution engine", "execution engine")
+    from polyexec.engine.engine_parts import EngineMode
+
+    return _run_engine(settings, args, EngineMode.DRY_RUN if args.dry_run else EngineMode.LIVE)
 
 
 def run_paper(args: argparse.Namespace) -> int:
-    load_cli_settings(args)
-    raise CommandUnavailable("paper", "the execution engine", "execution engine")
+    settings = load_cli_settings(args)
+    from polyexec.engine.engine_parts import EngineMode
+
+    return _run_engine(settings, args, EngineMode.PAPER)
+
+
+def _run_engine(settings: Settings, args: argparse.Namespace, mode: Any) -> int:
+    """Run the engine until ``--duration`` ends or a signal stops it (SIGTERM: exit 0 after a
+    clean stop; Ctrl-C: 130 after the same clean stop). With ``--sim`` the simulator runs in this
+    process and every URL points at it."""
+    import signal
+
+    from polyexec.engine.engine import Engine, EngineOptions
+    from polyexec.sim_mode import simulated_venue
+
+    if args.window_seconds is not None and not args.sim:
+        raise ConfigError(["--window-seconds only applies with --sim (the venue's windows are 15 minutes)"])
+    window_seconds = args.window_seconds or 900
+    options = EngineOptions(
+        mode=mode,
+        duration_s=args.duration,
+        window_seconds=window_seconds,
+        status_interval_s=args.status_interval,
+        # Short simulated windows roll every minute: look for the next one more often.
+        discovery_interval_s=min(5.0, max(0.5, window_seconds / 20)),
+        # The simulator's books are quieter than the venue's (see EngineOptions.book_silence_s).
+        book_silence_s=30.0 if args.sim else 5.0,
+    )
+    interrupted = False
+
+    async def run_engine(engine_settings: Settings) -> int:
+        nonlocal interrupted
+        configure_logging(engine_settings, stream=sys.stderr)
+        engine = Engine(engine_settings, options)
+        loop = asyncio.get_running_loop()
+
+        def on_interrupt() -> None:
+            nonlocal interrupted
+            interrupted = True
+            engine.request_stop("interrupted (Ctrl-C)")
+
+        loop.add_signal_handler(signal.SIGTERM, engine.request_stop, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, on_interrupt)
+        try:
+            return await engine.run()
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+            loop.remove_signal_handler(signal.SIGINT)
+
+    async def run() -> int:
+        if not args.sim:
+            return await run_engine(settings)
+        async with simulated_venue(settings, seed=args.seed, window_seconds=window_seconds) as venue:
+            preset = venue.settings.strategy_preset
+            source = venue.settings.source_of("STRATEGY_PRESET")
+            _say(f"polyexec: --sim: simulator at {venue.simulator.base_url}, preset {preset} ({source})")
+            return await run_engine(venue.settings)
+
+    code = asyncio.run(run())
+    return EXIT_INTERRUPTED if interrupted and code == EXIT_OK else code
 
 
 def _configure_check_logging(settings: Settings) -> None:
@@ -441,6 +504,39 @@ def _add_order_target(parser: argparse.ArgumentParser, *, timeout: float) -> Non
     _add_env_file(parser)
 
 
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sim", action="store_true", help=_SIM_HELP)
+    parser.add_argument(
+        "--duration",
+        type=_positive_float,
+        default=None,
+        metavar="S",
+        help="run this many seconds, then stop cleanly (default: until stopped)",
+    )
+    parser.add_argument(
+        "--window-seconds",
+        type=_positive_int,
+        default=None,
+        metavar="S",
+        help="with --sim: the simulated markets' window length, e.g. 60 to see windows resolve quickly",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --sim: the simulator's random seed (default: 0)",
+    )
+    parser.add_argument(
+        "--status-interval",
+        type=_positive_float,
+        default=300.0,
+        metavar="S",
+        help="seconds between console status lines (default: 300)",
+    )
+    _add_env_file(parser)
+
+
 def _add_timeout(parser: argparse.ArgumentParser, default: float) -> None:
     parser.add_argument(
         "--timeout",
@@ -465,12 +561,15 @@ def build_parser() -> argparse.ArgumentParser:
     live = _command(
         commands, "live", "trade real money (needs LIVE_TRADING confirmation)", _LIVE_HELP, "live"
     )
-    live.add_argument("--sim", action="store_true", help=_SIM_HELP)
-    _add_env_file(live)
+    live.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="connect, decide and log every order it would send, but send none (no confirmation needed)",
+    )
+    _add_engine_options(live)
 
     paper = _command(commands, "paper", "live data, simulated fills: no real orders", _PAPER_HELP, "paper")
-    paper.add_argument("--sim", action="store_true", help=_SIM_HELP)
-    _add_env_file(paper)
+    _add_engine_options(paper)
 
     test = _command(commands, "test", "one-shot checks: connection, limit, market", _TEST_HELP, None)
     checks = test.add_subparsers(title="checks", metavar="<check>", required=True)

@@ -1,0 +1,1 @@
+"""Operations: what the operator sees of a running daemon (console, health, alerts, status)."""
