@@ -383,3 +383,12 @@ def test_a_failing_smoke_check_exits_1(capsys: Capture) -> None:
     assert code == EXIT_FAILED
     assert "[FAIL] place post-only order" in out
     assert "not on the market's tick" in out
+
+
+@pytest.mark.timeout(60)
+def test_live_sim_ends_with_the_simulators_account_agreeing_with_the_portfolio(capsys: Capture) -> None:
+    code, out, err = run(capsys, "live", "--sim", "--duration", "4", "--window-seconds", "20")
+    assert code == EXIT_OK, err
+    assert "polyexec live: RUNNING" in out
+    assert "the simulator's account agrees with the portfolio" in out
+    assert "open orders at the venue: 0" in out

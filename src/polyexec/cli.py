@@ -49,6 +49,7 @@ from polyexec.config import (
 from polyexec.logging_setup import configure_logging
 
 if TYPE_CHECKING:
+    from polyexec.engine.engine_parts import EngineMode
     from polyexec.sim.app import SimConfig
     from polyexec.smoke.checklist import Checklist
     from polyexec.smoke.orders import OrderTarget
@@ -139,13 +140,15 @@ def run_paper(args: argparse.Namespace) -> int:
     return _run_engine(settings, args, EngineMode.PAPER)
 
 
-def _run_engine(settings: Settings, args: argparse.Namespace, mode: Any) -> int:
+def _run_engine(settings: Settings, args: argparse.Namespace, mode: EngineMode) -> int:
     """Run the engine until ``--duration`` ends or a signal stops it (SIGTERM: exit 0 after a
     clean stop; Ctrl-C: 130 after the same clean stop). With ``--sim`` the simulator runs in this
     process and every URL points at it."""
     import signal
 
     from polyexec.engine.engine import Engine, EngineOptions
+    from polyexec.engine.engine_parts import EngineMode
+    from polyexec.engine.sim_reconciliation import compare_with_simulator
     from polyexec.sim_mode import simulated_venue
 
     if args.window_seconds is not None and not args.sim:
@@ -163,7 +166,7 @@ def _run_engine(settings: Settings, args: argparse.Namespace, mode: Any) -> int:
     )
     interrupted = False
 
-    async def run_engine(engine_settings: Settings) -> int:
+    async def run_engine(engine_settings: Settings) -> tuple[Engine, int]:
         nonlocal interrupted
         configure_logging(engine_settings, stream=sys.stderr)
         engine = Engine(engine_settings, options)
@@ -177,19 +180,35 @@ def _run_engine(settings: Settings, args: argparse.Namespace, mode: Any) -> int:
         loop.add_signal_handler(signal.SIGTERM, engine.request_stop, "SIGTERM")
         loop.add_signal_handler(signal.SIGINT, on_interrupt)
         try:
-            return await engine.run()
+            code = await engine.run()
         finally:
             loop.remove_signal_handler(signal.SIGTERM)
             loop.remove_signal_handler(signal.SIGINT)
+        return engine, code
 
     async def run() -> int:
         if not args.sim:
-            return await run_engine(settings)
+            return (await run_engine(settings))[1]
         async with simulated_venue(settings, seed=args.seed, window_seconds=window_seconds) as venue:
             preset = venue.settings.strategy_preset
             source = venue.settings.source_of("STRATEGY_PRESET")
             _say(f"polyexec: --sim: simulator at {venue.simulator.base_url}, preset {preset} ({source})")
-            return await run_engine(venue.settings)
+            engine, code = await run_engine(venue.settings)
+            if mode is not EngineMode.LIVE or engine.parts is None or code != EXIT_OK:
+                return code
+            # Real signed orders went to the simulator: its own account must agree with ours.
+            comparison = await compare_with_simulator(
+                venue.simulator.admin_url,
+                engine.parts.signer.address,
+                engine.parts.portfolio,
+                starting_balance=venue.simulator.simulator.config.start_balance,
+                fills=int(str(engine.parts.orders.status()["fills"])),
+            )
+            verdict = "agrees with" if comparison.agrees else "DISAGREES with"
+            print(f"polyexec: --sim: the simulator's account {verdict} the portfolio")
+            for line in comparison.lines:
+                print(f"  {line}")
+            return EXIT_OK if comparison.agrees else EXIT_FAILED
 
     code = asyncio.run(run())
     return EXIT_INTERRUPTED if interrupted and code == EXIT_OK else code

@@ -29,6 +29,7 @@ from polyexec.engine.dry_run_venue import DryRunVenue
 from polyexec.engine.engine import Engine, EngineOptions
 from polyexec.engine.engine_parts import EngineMode, EngineParts
 from polyexec.engine.engine_state import EngineState
+from polyexec.engine.sim_reconciliation import compare_with_simulator
 from polyexec.sim.app import RunningSimulator
 from polyexec.sim_mode import simulated_venue
 from tests.engine.conftest import eventually, sim_admin
@@ -201,6 +202,10 @@ async def test_live_sends_signed_orders_and_ends_agreeing_with_the_simulators_ac
         await _await_settled(run, order)
         code = await run.stop()
         account: dict[str, Any] = await sim_admin(run.simulator, "GET", f"/accounts/{address}")
+        fill_count = int(str(run.parts.orders.status()["fills"]))
+        verdict = await compare_with_simulator(
+            run.simulator.admin_url, address, run.parts.portfolio, starting_balance=start, fills=fill_count
+        )
     assert code == 0
     assert account["open_orders"] == []  # cancelled on the way out, at the venue itself
     assert account["orders_submitted"], "real signed orders reached the simulator"
@@ -218,6 +223,7 @@ async def test_live_sends_signed_orders_and_ends_agreeing_with_the_simulators_ac
     fills = int(run.parts.orders.status()["fills"])  # type: ignore[call-overload]
     assert abs(change - booked) <= D("0.000011") * max(1, fills), (change, booked)
     assert portfolio.position(order.token_id).settled
+    assert verdict.agrees, verdict.lines  # the check `polyexec live --sim` prints at the end
 
 
 async def test_dry_run_decides_and_logs_but_sends_nothing_to_the_venue(tmp_path: Path) -> None:
