@@ -14,8 +14,8 @@ and the bulk throughput in **level updates per second** of:
 
 * ``orjson.loads only``: the JSON parse alone, for scale;
 * ``parse``: :meth:`MarketMessageDecoder.decode` (JSON + checks + the core events);
-* ``apply only (books)``: :meth:`OrderBook.apply_levels` on both books, events decoded in
-  advance;
+* ``apply only (books)``: :func:`apply_price_change_to_books` on both books (what the feed
+  does), events decoded in advance;
 * ``parse + apply (feed)``: :meth:`MarketFeed.on_message` with a no-op sink, called as the
   socket runner calls it, on the bytes of each frame: the production path (decode, books,
   watchdog bookkeeping, sink dispatch, latency stats);
@@ -52,7 +52,7 @@ import structlog
 
 from polyexec.core.events import BookSnapshot, FeedEvent, PriceChange, PriceLevelChange
 from polyexec.core.models import BookLevel, Side
-from polyexec.core.order_book import OrderBook
+from polyexec.core.order_book import OrderBook, apply_price_change_to_books
 from polyexec.venues.feed_stats import FeedStats
 from polyexec.venues.market_feed import MarketFeed
 from polyexec.venues.market_messages import MarketMessageDecoder
@@ -354,9 +354,10 @@ def bench_price_changes(updates: int, args: argparse.Namespace) -> tuple[float, 
                     up.apply_price_change(event)
                     down.apply_price_change(event)
 
+        books = state["books"]
+
         def apply(event: PriceChange) -> None:
-            up.apply_levels(event.changes, event.timestamp_ms)
-            down.apply_levels(event.changes, event.timestamp_ms)
+            apply_price_change_to_books(books, event)
 
         return apply
 

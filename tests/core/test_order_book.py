@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 
 from polyexec.core.events import BookSnapshot, PriceChange, PriceLevelChange, TickSizeChange
 from polyexec.core.models import BookLevel, Market, Side
-from polyexec.core.order_book import FillEstimate, MarketBooks, OrderBook, UntrustedReason
+from polyexec.core.order_book import (
+    FillEstimate,
+    MarketBooks,
+    OrderBook,
+    UntrustedReason,
+    apply_price_change_to_books,
+)
 
 UP = "7132"
 DOWN = "5211"
@@ -227,6 +233,107 @@ def test_apply_levels_drops_only_this_tokens_changes_while_awaiting_a_snapshot()
     assert book.counters.updates_dropped == 2
     assert book.best_bid() is None
     assert book.last_update_ms is None
+
+
+@pytest.mark.parametrize(
+    ("price", "size"),
+    [
+        ("0.5", "NaN"),
+        ("0.5", "sNaN"),
+        ("0.5", "Infinity"),
+        ("0.5", "-0.01"),
+        ("NaN", "1"),
+        ("-Infinity", "1"),
+    ],
+)
+def test_a_price_seen_valid_before_does_not_let_a_bad_level_through(
+    book: OrderBook, price: str, size: str
+) -> None:
+    # 0.5 is a known good price by now (the snapshot and a first update used it); the cache of
+    # checked prices must not skip the size check, nor accept a bad price.
+    assert book.apply_change(chg(Side.BUY, "0.5", "9"), 1_100)
+    assert not book.apply_change(chg(Side.BUY, price, size), 1_101)
+    assert book.counters.invalid_levels == 1
+    assert book.best_bid() == lv("0.5", "9")
+    assert book.untrusted_reason is UntrustedReason.INVALID_DATA
+
+
+def test_a_negative_zero_size_removes_the_level(book: OrderBook) -> None:
+    assert book.apply_change(chg(Side.BUY, "0.50", "-0"), 1_100)
+    assert book.best_bid() == lv("0.49", "20")
+    assert book.trusted
+
+
+def test_one_pass_applies_an_event_to_every_book_it_names() -> None:
+    up, down, waiting = OrderBook(UP), OrderBook(DOWN), OrderBook("9999")
+    up.apply_snapshot(snap(WIRE_BIDS, WIRE_ASKS))
+    down.apply_snapshot(snap(WIRE_BIDS, WIRE_ASKS, asset=DOWN))
+    books = {UP: up, DOWN: down, "9999": waiting}
+    event = PriceChange(
+        "0xcond",
+        1_100,
+        (
+            chg(Side.BUY, "0.5", "1", asset="9999"),  # awaiting its snapshot: dropped, counted
+            chg(Side.SELL, "0.51", "5", asset=DOWN, top=("0.50", "0.51")),
+            chg(Side.BUY, "0.51", "7", top=("0.51", "0.52")),
+            chg(Side.BUY, "0.3", "1", asset="not subscribed"),
+            chg(Side.SELL, "0.51", "0", asset=DOWN, top=("0.49", "0.52")),  # venue disagrees
+        ),
+    )
+    touched = apply_price_change_to_books(books, event)
+    assert list(touched.items()) == [(waiting, False), (down, False), (up, True)]
+    assert up.best_bid() == lv("0.51", "7")
+    assert up.counters.updates_applied == 1
+    assert down.best_ask() == lv("0.52", "25")
+    assert down.counters.updates_applied == 2
+    assert down.untrusted_reason is UntrustedReason.DIVERGED  # judged on its last update only
+    assert waiting.counters.updates_dropped == 1
+    assert (up.last_update_ms, down.last_update_ms, waiting.last_update_ms) == (1_100, 1_100, None)
+    assert (
+        apply_price_change_to_books(books, PriceChange("0xcond", 1_200, (chg(Side.BUY, "0.4", "1", "x"),)))
+        == {}
+    )
+
+
+LEVEL_UPDATES = st.tuples(
+    st.sampled_from([UP, DOWN, "other"]),
+    st.sampled_from([Side.BUY, Side.SELL]),
+    st.sampled_from(["0.47", "0.48", "0.5", "0.51", "0.52", "0.53", "0.55", "0", "1", "NaN"]),
+    st.sampled_from(["0", "1", "25", "-1", "Infinity"]),
+    st.sampled_from([None, "0.5", "0.51"]),
+    st.sampled_from([None, "0.52", "0.53"]),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(LEVEL_UPDATES, min_size=1, max_size=5), min_size=1, max_size=6))
+def test_one_pass_over_both_books_equals_each_book_on_its_own(
+    events: list[list[tuple[str, Side, str, str, Opt, Opt]]],
+) -> None:
+    together = {UP: OrderBook(UP), DOWN: OrderBook(DOWN)}
+    alone = {UP: OrderBook(UP), DOWN: OrderBook(DOWN)}
+    for books in (together, alone):
+        for token, book in books.items():
+            book.apply_snapshot(snap(WIRE_BIDS, WIRE_ASKS, asset=token))
+    for index, updates in enumerate(events):
+        event = PriceChange(
+            "0xcond", 1_100 + index, tuple(chg(sd, p, sz, tok, (b, a)) for tok, sd, p, sz, b, a in updates)
+        )
+        touched = apply_price_change_to_books(together, event)
+        assert list(touched) == [together[t] for t in dict.fromkeys(u[0] for u in updates) if t in together]
+        for token, book in alone.items():
+            book.apply_price_change(event)
+            twin = together[token]
+            assert (twin.bids(), twin.asks(), twin.trusted, twin.untrusted_reason) == (
+                book.bids(),
+                book.asks(),
+                book.trusted,
+                book.untrusted_reason,
+            )
+            assert twin.counters == book.counters
+            assert twin.last_update_ms == book.last_update_ms
+            if twin in touched:
+                assert touched[twin] is twin.trusted
 
 
 def test_a_malformed_level_inside_a_batch_is_skipped_and_the_rest_applied(book: OrderBook) -> None:

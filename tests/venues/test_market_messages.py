@@ -141,6 +141,13 @@ def test_compact_spaced_and_reordered_frames_decode_alike(rec: Recorder) -> None
     assert rec.stats.errors == 0
 
 
+def test_a_price_change_shape_without_its_event_type_is_an_unknown_event(rec: Recorder) -> None:
+    frame = price_change(change())
+    del frame["event_type"]
+    assert rec.decode(frame) == []
+    assert rec.kinds == {"unknown_event": 1}
+
+
 SPELLINGS = st.sampled_from(["{}", " {} ", "+{}", "-{}", "00{}", "{}.0", "{}.5", "{}e0", "{:_}", "{}_"])
 TIMESTAMPS = st.builds(str.format, SPELLINGS, st.integers(min_value=10**10, max_value=10**15)) | st.text(
     alphabet="0123456789 +-_.eE", min_size=1, max_size=18
@@ -238,7 +245,7 @@ def test_a_full_price_cache_starts_over_and_stays_correct() -> None:
     prices = [f"0.{n:03d}" for n in range(1, 40)]
     events = [rec.decode(price_change(change(price=p)))[0] for p in prices * 2]
     assert [e.changes[0].price for e in events] == [D(p) for p in prices * 2]
-    assert len(rec.decoder._prices) <= 2
+    assert len(rec.decoder._prices) <= 2 + 1  # and the "" entry (no best price)
     with pytest.raises(ValueError, match="price_cache_size"):
         MarketMessageDecoder(FeedStats("x"), price_cache_size=0)
 

@@ -72,10 +72,10 @@ from polyexec.core.events import (
     PriceChange,
     TickSizeChange,
 )
-from polyexec.core.order_book import OrderBook, UntrustedReason
+from polyexec.core.order_book import OrderBook, UntrustedReason, apply_price_change_to_books
 from polyexec.logging_setup import get_logger
 from polyexec.venues.feed_stats import FeedStats
-from polyexec.venues.market_messages import MarketEvent, MarketMessageDecoder
+from polyexec.venues.market_messages import MarketMessageDecoder
 from polyexec.venues.ws_connection import ReconnectingWebSocket, ReconnectPolicy, WebSocketLink
 
 if TYPE_CHECKING:
@@ -118,8 +118,6 @@ class _Token:
     gap_at: float = 0.0
     fires: int = 0
     """Stale reconnects it forced (only read while it has delivered nothing)."""
-    last_event: MarketEvent | None = None
-    """The event applied last (a price change touching it twice is applied once)."""
     resnapshot_at: float | None = None
 
     def recent_gap(self, now: float) -> float:
@@ -330,33 +328,26 @@ class MarketFeed:
         """Decode a frame, apply its events to the books, then hand them to the sink."""
         # The callables stored on the instance are read into locals first: CPython 3.11 does not
         # specialise a method-style call of an instance attribute (``self._sink(event)``).
-        tokens, floor, decode, sink = self._tokens, self._gap_floor_s, self._decode, self._sink
-        for event in decode(data):
+        tokens, floor, sink = self._tokens, self._gap_floor_s, self._sink
+        for event in self._decode(data):
             if isinstance(event, PriceChange):
-                # Each touched book takes all of the event's level updates in one batch (it
-                # skips the other token's); a token met again in the event is already done.
-                changes, timestamp_ms = event.changes, event.timestamp_ms
-                delivered = False
-                for change in changes:
-                    token = tokens.get(change.asset_id)
-                    if token is None or token.last_event is event:
-                        continue
-                    token.last_event = event
-                    book = token.book
-                    book.apply_levels(changes, timestamp_ms)
-                    if not book.trusted:
-                        self._after_distrust(token)
-                    # Gaps shorter than the floor cannot change a silence limit: skip the
-                    # bookkeeping for them (nearly every event of an active book).
-                    last = token.last_event_at
-                    if last is None or received_at - last > floor:
-                        token.note_gap(received_at)
-                    token.last_event_at = received_at
-                    token.events += 1
-                    delivered = True
-                if not delivered:
+                # One pass applies every level update to its token's book (each book takes its
+                # updates as one batch); then the watchdog's bookkeeping for each book touched.
+                touched = apply_price_change_to_books(self._books, event)
+                if not touched:
                     self.unsubscribed_events += 1
                     continue
+                for book, trusted in touched.items():
+                    subscribed = tokens[book.asset_id]
+                    if not trusted:
+                        self._after_distrust(subscribed)
+                    # Gaps shorter than the floor cannot change a silence limit: skip the
+                    # bookkeeping for them (nearly every event of an active book).
+                    last = subscribed.last_event_at
+                    if last is None or received_at - last > floor:
+                        subscribed.note_gap(received_at)
+                    subscribed.last_event_at = received_at
+                    subscribed.events += 1
             else:
                 token = tokens.get(event.asset_id)
                 if token is None:
@@ -372,7 +363,6 @@ class MarketFeed:
                 elif type(event) is TickSizeChange:
                     book.apply_tick_size_change(event)
                     self._schedule_resnapshot(token, force=True)
-                token.last_event = event
                 token.note_gap(received_at)
                 token.last_event_at = received_at
                 token.events += 1

@@ -37,13 +37,14 @@ magnitude and normalised (:func:`parse_timestamp_ms`).
 
 Speed (``scripts/bench_market_feed.py`` measures it):
 
-* ``price_change`` is the hot message. A frame that may hold one (the venue writes
-  ``{"event_type":"price_change"`` first; otherwise the key ``"price_changes"`` is looked
-  for) is first decoded by ``msgspec`` into typed structs of strings (about a third cheaper
-  than a generic decode into dicts with ``orjson`` or ``msgspec``), then checked and turned
-  into events inline in :meth:`MarketMessageDecoder.decode`; anything that does not fit that
-  shape or fails a check falls back to the generic path (``msgspec``'s untyped decode, then
-  checks field by field), which does the counting. Both paths give identical events.
+* ``price_change`` is the hot message. Every frame is first decoded by ``msgspec`` as a
+  ``price_change`` into typed structs of strings (about a third cheaper than a generic decode
+  into dicts with ``orjson`` or ``msgspec``; any other event fails at its ``event_type``, which
+  the venue writes first, for less than a test of the frame's text would cost each
+  ``price_change``), then checked and turned into events inline in
+  :meth:`MarketMessageDecoder.decode`; anything that does not fit that shape or fails a check
+  falls back to the generic path (``msgspec``'s untyped decode, then checks field by field),
+  which does the counting. Both paths give identical events.
 * Every price-like string goes through a cache of the prices already parsed, so each distinct
   price string becomes **one** ``Decimal`` object for the life of the cache. Besides skipping
   the parse, this matters downstream: CPython computes a fresh ``Decimal``'s hash slowly
@@ -62,7 +63,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import fields
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Final, cast
+from typing import Annotated, Any, Final, Literal, cast
 
 import msgspec
 
@@ -126,25 +127,23 @@ _NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 
 class _WireLevelChange(msgspec.Struct, gc=False):
     asset_id: _NonEmpty
-    price: str
-    size: str
+    price: _NonEmpty
+    size: _NonEmpty
     side: Side  # exactly "BUY" / "SELL"; other spellings take the generic path
     best_bid: str = ""
     best_ask: str = ""
 
 
-class _WirePriceChange(msgspec.Struct, tag_field="event_type", tag="price_change", gc=False):
+class _WirePriceChange(msgspec.Struct, gc=False):
+    # A plain field, not a msgspec tag: a tag may be absent, and a frame without an
+    # event_type is no price_change (the generic path counts it as unknown_event).
+    event_type: Literal["price_change"]
     market: _NonEmpty
     timestamp: str
     price_changes: Annotated[list[_WireLevelChange], msgspec.Meta(min_length=1)]
 
 
 _PRICE_CHANGE_DECODER: Final = msgspec.json.Decoder(_WirePriceChange)
-_PRICE_CHANGES_TEXT: Final = '"price_changes"'
-_PRICE_CHANGES_BYTES: Final = b'"price_changes"'
-_PREFIX_TEXT: Final = '{"event_type":"price_change"'
-_PREFIX_BYTES: Final = _PREFIX_TEXT.encode()
-_PREFIX_LENGTH: Final = len(_PREFIX_TEXT)
 _decode_any = msgspec.json.decode
 
 # --- building frozen book levels cheaply ----------------------------------------------------
@@ -292,7 +291,8 @@ class MarketMessageDecoder:
         """Events of :data:`IGNORED_EVENT_TYPES` seen, by type (not errors)."""
         self._on_invalid = on_invalid
         self._price_cache_size = price_cache_size
-        self._prices: dict[str, Decimal] = {}
+        self._prices: dict[str, Decimal | None] = {"": None}
+        """Parsed prices by their string; "" (an absent best price) is ``None``."""
         self._handlers: dict[str, Callable[[dict[str, Any]], MarketEvent | None]] = {
             "price_change": self._price_change,
             "book": self._book,
@@ -301,22 +301,14 @@ class MarketMessageDecoder:
             "tick_size_change": self._tick_size_change,
         }
 
-    def decode(self, frame: str | bytes) -> list[MarketEvent]:
+    def decode(self, frame: str | bytes) -> tuple[MarketEvent, ...]:
         """Every usable event of one frame, in frame order (possibly none)."""
-        # Only frames that may be a price_change try the fast path (a failed typed decode
-        # costs more than these tests): the venue writes "event_type" first, and the key
-        # "price_changes" appears in price_change events only. (``bytes.find``, not ``in``:
-        # CPython's ``bytes.__contains__`` first tries its argument as an integer and formats,
-        # then discards, a TypeError on every call.)
-        if isinstance(frame, bytes):
-            hot = frame[:_PREFIX_LENGTH] == _PREFIX_BYTES or frame.find(_PRICE_CHANGES_BYTES) >= 0
-        else:
-            hot = frame[:_PREFIX_LENGTH] == _PREFIX_TEXT or _PRICE_CHANGES_TEXT in frame
-        if not hot:
-            return self._decode_generic(frame)
-        # The fast path, inline (it is most of the feed's work): one typed decode into structs
-        # of strings, then a few checks per level update. Anything that does not fit or fails
-        # a check goes to the generic path, which judges, counts and reports it.
+        # The fast path first, inline (it is most of the feed's work): one typed decode into
+        # structs of strings, then a few checks per level update. Anything that does not fit
+        # or fails a check goes to the generic path, which judges, counts and reports it. No
+        # test of the frame's text comes first: the venue writes event_type first, so the
+        # typed decode of any other event fails at its first field, for less than such a test
+        # would cost every price_change.
         try:
             wire = _PRICE_CHANGE_DECODER.decode(frame)
         except msgspec.DecodeError:
@@ -329,27 +321,34 @@ class MarketMessageDecoder:
             return self._decode_generic(frame)
         if not _FAST_MS_FROM <= timestamp_ms < _FAST_MS_UNTIL:
             return self._decode_generic(frame)
+        # Every price string seen before is one lookup; "" (no best price) maps to None, and
+        # only there: the wire's price is never empty, so ``price_of`` (the same dict) gives a
+        # Decimal.
         prices = self._prices
+        price_of = cast("dict[str, Decimal]", prices)
         changes: list[PriceLevelChange] = []
         append = changes.append
         for raw in wire.price_changes:
-            bid_text, ask_text = raw.best_bid, raw.best_ask
-            try:  # every price string seen before: plain lookups, no call
-                price = prices[raw.price]
-                best_bid = prices[bid_text] if bid_text else None
-                best_ask = prices[ask_text] if ask_text else None
+            try:
+                price = price_of[raw.price]
+                best_bid = prices[raw.best_bid]
+                best_ask = prices[raw.best_ask]
             except KeyError:  # a new price string: parse, check and cache it
                 new_price = self._cached_price(raw.price)
-                best_bid = self._cached_price(bid_text) if bid_text else None
-                best_ask = self._cached_price(ask_text) if ask_text else None
+                best_bid = self._cached_price(raw.best_bid)
+                best_ask = self._cached_price(raw.best_ask)
                 # Explicit ``is None`` tests: Decimal("0") is falsy.
-                if new_price is None or (bid_text and best_bid is None) or (ask_text and best_ask is None):
+                if (
+                    new_price is None
+                    or (best_bid is None and raw.best_bid)
+                    or (best_ask is None and raw.best_ask)
+                ):
                     return self._decode_generic(frame)
                 price = new_price
             size_text = raw.size
             if size_text == "0":
                 size = ZERO
-            elif size_text and size_text[0] in _SIZE_START:  # see _size
+            elif size_text[0] in _SIZE_START:  # see _size (the wire's size is not empty)
                 try:
                     size = Decimal(size_text)
                 except InvalidOperation:
@@ -359,27 +358,27 @@ class MarketMessageDecoder:
             else:
                 return self._decode_generic(frame)
             append(PriceLevelChange(raw.asset_id, price, size, raw.side, best_bid, best_ask))
-        return [PriceChange(wire.market, timestamp_ms, tuple(changes))]
+        return (PriceChange(wire.market, timestamp_ms, tuple(changes)),)
 
-    def _decode_generic(self, frame: str | bytes) -> list[MarketEvent]:
+    def _decode_generic(self, frame: str | bytes) -> tuple[MarketEvent, ...]:
         """Any frame, field by field: the path that judges, counts and reports bad input."""
         try:
             payload = _decode_any(frame)
         except msgspec.DecodeError:
             self.stats.record_error("malformed_json")
-            return []
+            return ()
         if type(payload) is dict:
             event = self._event(payload)
-            return [] if event is None else [event]
+            return () if event is None else (event,)
         if type(payload) is list:
             events: list[MarketEvent] = []
             for item in payload:
                 event = self._event(item)
                 if event is not None:
                     events.append(event)
-            return events
+            return tuple(events)
         self.stats.record_error("malformed_frame")
-        return []
+        return ()
 
     # --- events ---------------------------------------------------------------------------
 
@@ -527,9 +526,11 @@ class MarketMessageDecoder:
         # blanks (which Decimal would accept) are refused: the venue never sends them.
         if not (price.is_finite() and ZERO <= price <= ONE) or raw != raw.strip():
             return None
-        if len(self._prices) >= self._price_cache_size:
-            self._prices.clear()
-        self._prices[raw] = price
+        prices = self._prices
+        if len(prices) > self._price_cache_size:  # the "" entry does not count
+            prices.clear()
+            prices[""] = None
+        prices[raw] = price
         return price
 
     def _stated_price(self, raw: object) -> Decimal | None:
