@@ -10,10 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from polyexec.core.events import BookSnapshot, PriceChange, PriceLevelChange, TickSizeChange
-from polyexec.core.models import BookLevel, Market, Side
+from polyexec.core.models import BookLevel, Side
 from polyexec.core.order_book import (
     FillEstimate,
-    MarketBooks,
     OrderBook,
     UntrustedReason,
     apply_price_change_to_books,
@@ -544,33 +543,6 @@ def test_estimate_for_notional_spends_dollars_and_flags_a_thin_book(book: OrderB
     assert (sell.filled_size, sell.worst_price, sell.complete) == (D("19"), D("0.49"), True)
     thin = book.estimate_fill_for_notional(Side.BUY, D("100"))
     assert (thin.filled_size, thin.notional, thin.insufficient_depth) == (D("95"), D("50.20"), True)
-
-
-# --- MarketBooks -------------------------------------------------------------------------------
-
-
-def test_market_books_route_events_by_token() -> None:
-    market = Market("btc", "btc-updown-15m-1", "0xcond", UP, DOWN, 0, 900)
-    books = MarketBooks.for_market(market)
-    assert books.up.tick_size == D("0.01")
-    assert books.apply(snap(WIRE_BIDS, WIRE_ASKS, asset=UP))
-    assert not books.trusted  # Down has no snapshot yet
-    assert books.apply(snap([(".46", "10")], [(".48", "10")], asset=DOWN))
-    assert books.trusted
-    changes = (chg(Side.BUY, "0.51", "1"), chg(Side.SELL, "0.47", "2", asset=DOWN))
-    assert books.apply(PriceChange("0xcond", 1_100, changes))
-    assert books.up.best_bid() == lv("0.51", "1")
-    assert books.down.best_ask() == lv("0.47", "2")
-    assert not books.apply(snap(WIRE_BIDS, WIRE_ASKS, asset="999"))
-    assert books.apply(tick_change("0.001", asset=DOWN))
-    assert books.down.awaiting_snapshot
-    assert not books.up.awaiting_snapshot
-    books.mark_untrusted(UntrustedReason.RECONNECT)
-    assert books.up.untrusted_reason is UntrustedReason.RECONNECT
-    assert books.get(DOWN) is books.down
-    assert books.get("999") is None
-    with pytest.raises(ValueError, match="same"):
-        MarketBooks("0xcond", UP, UP)
 
 
 # --- property: the book against a naive reference ----------------------------------------------

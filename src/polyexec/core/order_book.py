@@ -28,18 +28,17 @@ from operator import itemgetter
 from typing import Any
 
 from polyexec.core.events import BookSnapshot, PriceChange, PriceLevelChange, TickSizeChange
-from polyexec.core.models import ONE, ZERO, BookLevel, Market, Side, TimestampMs
+from polyexec.core.fill_estimate import FillEstimate
+from polyexec.core.models import ONE, ZERO, BookLevel, Side, TimestampMs
 
 __all__ = [
     "BookCounters",
     "FillEstimate",
-    "MarketBooks",
     "OrderBook",
     "UntrustedReason",
     "apply_price_change_to_books",
 ]
 
-_HUNDRED = Decimal(100)
 _PRICE_KEY = itemgetter(0)
 _BUY = Side.BUY
 
@@ -87,52 +86,6 @@ class BookCounters:
     """Snapshots older than the current epoch (last snapshot or tick-size change), ignored."""
     foreign_events: int = 0
     """Events for another asset handed to this book directly, ignored."""
-
-
-@dataclass(frozen=True, slots=True)
-class FillEstimate:
-    """What a taker order would get by walking the book now (no fees, no queue, no latency).
-
-    ``side`` is the taker's side: a BUY walks the asks upwards, a SELL walks the bids downwards.
-    Exactly one of ``requested_size`` (shares) and ``requested_notional`` (dollars) is set.
-    ``notional`` is the dollars exchanged (Σ price × size), ``vwap`` their average price,
-    ``worst_price`` the last level reached and ``touch_price`` the best opposite price before
-    the walk. The price fields are ``None`` when nothing could be filled.
-    """
-
-    side: Side
-    requested_size: Decimal | None
-    requested_notional: Decimal | None
-    filled_size: Decimal
-    notional: Decimal
-    vwap: Decimal | None
-    worst_price: Decimal | None
-    touch_price: Decimal | None
-    levels_used: int
-    complete: bool
-    """True when the whole request fits in the visible book."""
-
-    @property
-    def insufficient_depth(self) -> bool:
-        """The book does not hold enough to fill the whole request."""
-        return not self.complete
-
-    @property
-    def slippage(self) -> Decimal | None:
-        """How much worse the VWAP is than the touch, in price units (≥ 0)."""
-        if self.vwap is None or self.touch_price is None:
-            return None
-        if self.side is Side.BUY:
-            return self.vwap - self.touch_price
-        return self.touch_price - self.vwap
-
-    @property
-    def slippage_pct(self) -> Decimal | None:
-        """:attr:`slippage` as a percentage of the touch price."""
-        slippage = self.slippage
-        if slippage is None or self.touch_price is None:
-            return None
-        return slippage * _HUNDRED / self.touch_price
 
 
 def _is_valid_level(price: Decimal, size: Decimal) -> bool:
@@ -635,57 +588,3 @@ def apply_price_change_to_books(books: Mapping[str, OrderBook], event: PriceChan
             book._check_top(venue_bid, venue_ask)
         touched[book] = book._trusted  # the same keys, new values: allowed while iterating
     return touched
-
-
-class MarketBooks:
-    """The Up and Down books of one market, keyed by token id, with event routing."""
-
-    __slots__ = ("_books", "condition_id", "down", "up")
-
-    def __init__(
-        self,
-        condition_id: str,
-        up_token_id: str,
-        down_token_id: str,
-        tick_size: Decimal | None = None,
-    ) -> None:
-        if up_token_id == down_token_id:
-            raise ValueError(f"up and down token ids are the same: {up_token_id}")
-        self.condition_id = condition_id
-        self.up = OrderBook(up_token_id, tick_size)
-        self.down = OrderBook(down_token_id, tick_size)
-        self._books = {up_token_id: self.up, down_token_id: self.down}
-
-    @classmethod
-    def for_market(cls, market: Market) -> MarketBooks:
-        """Books for ``market``'s two tokens, starting from its listed tick size."""
-        return cls(market.condition_id, market.up_token_id, market.down_token_id, market.tick_size)
-
-    def get(self, token_id: str) -> OrderBook | None:
-        """The book of ``token_id``, or ``None`` if the token is not this market's."""
-        return self._books.get(token_id)
-
-    @property
-    def trusted(self) -> bool:
-        """True when both books are trusted."""
-        return self.up.trusted and self.down.trusted
-
-    def apply(self, event: BookSnapshot | PriceChange | TickSizeChange) -> bool:
-        """Route a market-channel event to the book(s) it concerns; True if any book took it.
-
-        Events for tokens of other markets are ignored (False), not counted as foreign.
-        """
-        if isinstance(event, PriceChange):
-            applied = self.up.apply_price_change(event) + self.down.apply_price_change(event)
-            return applied > 0
-        book = self._books.get(event.asset_id)
-        if book is None:
-            return False
-        if isinstance(event, BookSnapshot):
-            return book.apply_snapshot(event)
-        return book.apply_tick_size_change(event)
-
-    def mark_untrusted(self, reason: UntrustedReason, detail: str = "") -> None:
-        """Clear trust on both books (a reconnect affects the whole subscription)."""
-        for book in (self.up, self.down):
-            book.mark_untrusted(reason, detail)
